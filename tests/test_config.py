@@ -1,0 +1,60 @@
+"""Settings: validation with one clear line naming the setting, production strictness."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from app.config import ConfigError, load_settings
+
+STRONG = "Zq8s7DkE2vX9pL1mN4bR6tY3wU5iO0aQcFgHjK"
+
+
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_") and k != "DATABASE_URL"}
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], env={**clean, **env}, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("env", "setting", "words"),
+    [
+        ({"DATABASE_URL": "not a url at all"}, "DATABASE_URL", "not a valid URL"),
+        ({"DATABASE_URL": "mysql://u@h/db"}, "DATABASE_URL", "not PostgreSQL"),
+        ({"SIGNALS_ENV": "production"}, "SIGNALS_SALT_SECRET", "production needs a secret"),
+        ({"SIGNALS_ENV": "production", "SIGNALS_SALT_SECRET": "short"}, "SIGNALS_SALT_SECRET", "too weak"),
+        ({"SIGNALS_ENV": "staging"}, "SIGNALS_ENV", "development"),
+        ({"SIGNALS_RETENTION_DAYS": "-3"}, "SIGNALS_RETENTION_DAYS", "greater than or equal"),
+        ({"SIGNALS_RATE_LIMIT": "lots"}, "SIGNALS_RATE_LIMIT", "not a rate limit"),
+        ({"SIGNALS_TRUSTED_PROXIES": "10.0.0.0/8,banana"}, "SIGNALS_TRUSTED_PROXIES", "banana"),
+        ({"SIGNALS_JWT_ALGORITHMS": "none"}, "SIGNALS_JWT_ALGORITHMS", "never allowed"),
+        ({"SIGNALS_SALT_SECRET_FILE": "/nonexistent/secret"}, "SIGNALS_SALT_SECRET_FILE", "not a readable file"),
+    ],
+)
+def test_bad_setting_exits_nonzero_with_one_line(env: dict[str, str], setting: str, words: str) -> None:
+    result = cli("serve", **env)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert setting in lines[0] and words in lines[0], lines[0]
+
+
+def test_production_with_everything_set_is_accepted() -> None:
+    settings = load_settings(
+        env="production", salt_secret=STRONG, jwt_secret=STRONG[::-1], database_url="postgresql://u:p@db.internal:5432/signals"
+    )
+    assert settings.is_production
+    assert not settings.graphiql_enabled and not settings.introspection_enabled
+
+
+def test_production_refuses_embedded_database() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_settings(env="production", salt_secret=STRONG, jwt_secret=STRONG[::-1], database_url=None)
+
+
+def test_comma_separated_lists() -> None:
+    settings = load_settings(allowed_apps=" a , b,,c ", trusted_proxies="10.0.0.0/8, 2")
+    assert settings.allowed_apps == ["a", "b", "c"]
+    assert settings.trusted_proxies == ["10.0.0.0/8", "2"]
