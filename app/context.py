@@ -12,6 +12,7 @@ from strawberry.exceptions import StrawberryGraphQLError
 
 from app.auth import AuthError, JwtVerifier, Principal, bearer_token, principal_from_claims
 from app.config import Settings
+from app.secrets import SaltSecret
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Services:
     engine: AsyncEngine
     verifier: JwtVerifier
     subject_key: bytes
+    salt_secret: SaltSecret
     extras: dict[str, Any] = field(default_factory=dict)
 
 

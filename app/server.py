@@ -22,6 +22,7 @@ from app.logs import get_logger
 from app.metrics import metrics_endpoint
 from app.migrations import migrate
 from app.schema import build_schema
+from app.secrets import SaltSecret
 
 log = get_logger("signals.server")
 
@@ -72,10 +73,16 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> Starlette:
                 engine=engine,
                 verifier=JwtVerifier(settings, hs_secret),
                 subject_key=subject_key,
+                salt_secret=SaltSecret(settings),
             )
             app.state.services = services
             app.state.database = database
-            log.info("signals ready", env=settings.env, embedded_db=database.embedded is not None)
+            log.info(
+                "signals ready",
+                env=settings.env,
+                embedded_db=database.embedded is not None,
+                salt_secret_fingerprint=services.salt_secret.fingerprint,
+            )
             yield
         finally:
             await database.dispose()

@@ -1,0 +1,67 @@
+"""The salt secret: where it comes from, and a safe fingerprint of it.
+
+`salt(day) = HMAC_SHA256(secret, "YYYY-MM-DD")` (see app/hashing.py). The secret comes
+from `SIGNALS_SALT_SECRET`, from the file named by `SIGNALS_SALT_SECRET_FILE`, or (in
+development only, when neither is set) from a file generated under the data dir.
+The secret itself is never logged; `fingerprint()` is a short, non-reversible tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+from app.config import ConfigError, Settings, check_secret_strength, dev_secret
+
+
+def fingerprint(secret: bytes) -> str:
+    """12 hex chars of sha256("signals-fingerprint|" + secret): identifies, never reveals."""
+    return hashlib.sha256(b"signals-fingerprint|" + secret).hexdigest()[:12]
+
+
+class SaltSecret:
+    """Holds the active salt secret; `current()` is cheap and thread-safe."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._secret = self._read()
+
+    @property
+    def source(self) -> Path | None:
+        """The file the secret is read from (configured or development-generated), if any."""
+        if self.settings.salt_secret is not None:
+            return None
+        if self.settings.salt_secret_file is not None:
+            return self.settings.salt_secret_file
+        return self.settings.data_dir / "dev-salt-secret"
+
+    def _read(self) -> bytes:
+        if self.settings.salt_secret is not None:
+            return self.settings.salt_secret.get_secret_value().encode("utf-8")
+        if self.settings.salt_secret_file is not None:
+            value = self.settings.salt_secret_file.read_text(encoding="utf-8").strip()
+            if self.settings.is_production:
+                try:
+                    check_secret_strength(value, "SIGNALS_SALT_SECRET_FILE")
+                except ValueError as exc:
+                    raise ConfigError(f"configuration error: {exc}") from None
+            return value.encode("utf-8")
+        return dev_secret(self.settings, "salt-secret").encode("utf-8")
+
+    def current(self) -> bytes:
+        return self._secret
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self._secret)
+
+    def reload(self) -> tuple[str, str] | None:
+        """Re-read the source; return (old, new) fingerprints when the secret changed."""
+        new = self._read()
+        with self._lock:
+            if new == self._secret:
+                return None
+            old, self._secret = self._secret, new
+        return fingerprint(old), fingerprint(new)
