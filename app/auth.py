@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +74,7 @@ class JwtVerifier:
         self.settings = settings
         self.hs_secret = hs_secret
         self._jwks: jwt.PyJWKClient | None = None
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
         if settings.jwt_jwks_url:
             self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300, timeout=5)
 
@@ -91,7 +94,25 @@ class JwtVerifier:
         except jwt.PyJWKClientError as exc:
             raise AuthError(f"no signing key for this token: {exc}") from None
 
+    VERIFIED_CACHE_SIZE = 4096
+
     def verify(self, token: str) -> dict[str, Any]:
+        """Claims of a valid token. A token already verified (same bytes, so same signature)
+        is answered from a bounded memo whose expiry is re-checked on every use."""
+        claims = self._verified.get(token)
+        if claims is not None:
+            if time.time() <= claims["exp"] + self.settings.jwt_leeway_seconds:
+                self._verified.move_to_end(token)
+                return claims
+            del self._verified[token]
+        claims = self._verify_signature_and_claims(token)
+        if isinstance(claims.get("exp"), int | float):
+            self._verified[token] = claims
+            if len(self._verified) > self.VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return claims
+
+    def _verify_signature_and_claims(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     allowed_event_types: CommaList = []
     allowed_entity_types: CommaList = []
     trusted_proxies: CommaList = []
+    # per entity type: "order=^[0-9]{1,12}$,customer=uuid" (regex or uuid/int/slug); others: a default format
+    entity_id_patterns: str = ""
+
+    # --- ingest pipeline ----------------------------------------------------------------
+    ua_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
+    write_timeout: float = Field(default=5.0, gt=0, le=120)
+    write_batch_max: int = Field(default=500, ge=1, le=10_000)
+    write_queue_max: int = Field(default=20_000, ge=1, le=1_000_000)
 
     # --- limits & lifecycle -----------------------------------------------------------
     rate_limit: str = "60/minute"
@@ -137,6 +145,14 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(f"{item!r} is neither a CIDR/IP nor a number of hops") from None
+        return value
+
+    @field_validator("entity_id_patterns")
+    @classmethod
+    def _check_entity_id_patterns(cls, value: str) -> str:
+        from app.validation import parse_entity_id_patterns
+
+        parse_entity_id_patterns(value)  # raises ValueError naming the bad entry
         return value
 
     @field_validator("rate_limit")

@@ -16,6 +16,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.context import Context
+from app.ingest_schema import IngestMutation
 
 EVENT_COLUMNS = (
     "id, created_at, app_name, event_type, route, entity_type, entity_id, user_hash, "
@@ -83,9 +84,15 @@ class Query:
         return await load_event(info.context, str(id))
 
 
+@strawberry.type
+class Mutation(IngestMutation):
+    pass
+
+
 def build_schema() -> strawberry.federation.Schema:
     return strawberry.federation.Schema(
         query=Query,
+        mutation=Mutation,
         federation_version="2.5",
         extensions=[ParserCache(maxsize=256), ValidationCache(maxsize=256)],
     )

@@ -18,6 +18,7 @@ from app.auth import JwtVerifier
 from app.config import Settings, dev_secret
 from app.context import Context, Services
 from app.db import Database, is_ready
+from app.ingest import Ingest
 from app.logs import get_logger
 from app.metrics import metrics_endpoint
 from app.migrations import migrate
@@ -60,6 +61,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         database = Database(settings)
         url = await asyncio.to_thread(database.start_server)
+        ingest: Ingest | None = None
         try:
             if run_migrations:
                 result = await migrate(url, settings.migrations_dir)
@@ -77,6 +79,8 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> Starlette:
             )
             app.state.services = services
             app.state.database = database
+            ingest = Ingest(services)
+            await ingest.start()
             log.info(
                 "signals ready",
                 env=settings.env,
@@ -85,6 +89,8 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> Starlette:
             )
             yield
         finally:
+            if ingest is not None:
+                await ingest.stop()  # flush queued events before the pool closes
             await database.dispose()
             await asyncio.to_thread(database.stop_server)
             log.info("signals stopped")

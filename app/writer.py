@@ -1,0 +1,246 @@
+"""Group commit: many concurrent `trackEvent` requests, one INSERT round trip.
+
+Requests put their rows on a bounded queue together with a future each, and wait. A few
+drain tasks (`FLUSHERS`, each with its own connection) take whatever has queued up (at
+most `batch_max` rows) and write it with one autocommitted statement:
+
+    INSERT ... SELECT FROM unnest(<one array per column>)
+    ON CONFLICT (client_event_id) DO NOTHING RETURNING id, client_event_id
+
+which, in the same round trip, also reads the ids of the rows that already existed. A
+future is resolved only after that statement has committed, so an ACCEPTED answer means
+the row is durable. While one batch is in flight the next one gathers, so the batch size
+follows the load. If the database fails, every future of that batch gets the error; a
+data error in one row (which validation should prevent) is isolated by writing that
+batch's rows one at a time, so one bad row cannot sink its neighbours.
+
+The drain tasks hold their own asyncpg connections (same server settings as the pool):
+a pool checkout, a pre-ping and BEGIN/COMMIT would be four more round trips per batch,
+each waiting behind the other requests on the event loop.
+
+`write()` never waits past `timeout` seconds: rows not committed by then are reported as
+unavailable (the caller retries with the same clientEventId and gets DUPLICATE if the
+write did land after all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+
+import asyncpg
+
+from app.config import Settings
+from app.logs import get_logger
+from app.metrics import WRITE_BATCH_SIZE
+
+log = get_logger("signals.writer")
+
+FLUSHERS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One events row, as the pipeline derived it (no id: the database assigns it)."""
+
+    created_at: dt.datetime
+    app_name: str
+    event_type: str
+    route: str | None
+    entity_type: str | None
+    entity_id: str | None
+    user_hash: str
+    session_id: str | None
+    device_type: str
+    browser_family: str
+    os_family: str
+    client_event_id: str
+    description: str | None  # compact JSON text, cast to jsonb by the statement
+
+
+COLUMNS = tuple(f.name for f in fields(EventRow))
+_NAMES = ", ".join(COLUMNS)
+_ARRAYS = ", ".join(f"${n}::{'timestamptz' if name == 'created_at' else 'text'}[]" for n, name in enumerate(COLUMNS, 1))
+_VALUES = ", ".join("description::jsonb" if name == "description" else name for name in COLUMNS)
+
+# `existing` reads the statement's snapshot: rows inserted by `inserted` are not in it, rows
+# that were there before are. A row committed by another writer after the snapshot is in
+# neither; `LOOKUP_SQL` finds it in one more round trip.
+INSERT_SQL = f"""
+WITH incoming AS (SELECT * FROM unnest({_ARRAYS}) AS t({_NAMES})),
+inserted AS (
+    INSERT INTO events ({_NAMES}) SELECT {_VALUES} FROM incoming
+    ON CONFLICT (client_event_id) DO NOTHING
+    RETURNING id, client_event_id
+)
+SELECT id, client_event_id, true AS inserted FROM inserted
+UNION ALL
+SELECT e.id, e.client_event_id, false AS inserted FROM events e
+WHERE e.client_event_id IN (SELECT client_event_id FROM incoming)
+"""
+LOOKUP_SQL = "SELECT id, client_event_id FROM events WHERE client_event_id = ANY($1::text[])"
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The row's id; `inserted` is False when its clientEventId was already stored."""
+
+    event_id: str
+    inserted: bool
+
+
+class WriteUnavailable(Exception):
+    """The row was not (known to be) committed; `str()` is safe to show the caller."""
+
+
+Pending = tuple[EventRow, asyncio.Future[Stored]]
+
+
+class GroupCommitWriter:
+    def __init__(self, dsn: str, settings: Settings) -> None:
+        self.dsn = dsn
+        self.settings = settings
+        self.batch_max = settings.write_batch_max
+        self.timeout = settings.write_timeout
+        self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=settings.write_queue_max)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    # --- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        self._closing = False
+        self._tasks = [asyncio.create_task(self._drain(), name=f"signals-group-commit-{n}") for n in range(FLUSHERS)]
+
+    async def stop(self) -> None:
+        """Refuse new rows, write everything already queued, then stop."""
+        self._closing = True
+        if not self._tasks:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout=max(self.timeout, 10.0))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        while not self._queue.empty():  # only when the database never answered
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(WriteUnavailable("the service is shutting down"))
+
+    # --- the request side ------------------------------------------------------------
+    async def write(self, rows: list[EventRow]) -> list[Stored | WriteUnavailable]:
+        """Queue `rows`, wait (at most `timeout`) for their commit; one outcome per row."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Stored]] = []
+        for row in rows:
+            future: asyncio.Future[Stored] = loop.create_future()
+            if self._closing or not self._tasks:
+                future.set_exception(WriteUnavailable("the service is shutting down"))
+            else:
+                try:
+                    self._queue.put_nowait((row, future))
+                except asyncio.QueueFull:
+                    future.set_exception(WriteUnavailable("the write queue is full"))
+            futures.append(future)
+        deadline = loop.call_later(self.timeout, _fail, futures, WriteUnavailable("the database did not confirm the write in time"))
+        try:
+            for future in futures:
+                with contextlib.suppress(Exception):
+                    await future
+        finally:
+            deadline.cancel()
+        return [self._outcome(future) for future in futures]
+
+    @staticmethod
+    def _outcome(future: asyncio.Future[Stored]) -> Stored | WriteUnavailable:
+        error = future.exception()
+        if error is None:
+            return future.result()
+        return error if isinstance(error, WriteUnavailable) else WriteUnavailable("the database is unavailable")
+
+    # --- the drain tasks ---------------------------------------------------------------
+    async def _connect(self) -> asyncpg.Connection:
+        server_settings = {"application_name": "signals-writer"}
+        if self.settings.db_statement_timeout_ms:
+            server_settings["statement_timeout"] = str(self.settings.db_statement_timeout_ms)
+        return await asyncpg.connect(
+            self.dsn,
+            timeout=self.settings.db_connect_timeout,
+            command_timeout=self.settings.db_statement_timeout_ms / 1000 + 5,
+            server_settings=server_settings,
+        )
+
+    async def _drain(self) -> None:
+        conn: asyncpg.Connection | None = None
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < self.batch_max and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await self._connect()
+                    await self._write_batch(conn, batch)
+                except Exception as exc:  # noqa: BLE001 - every failure goes to the waiting requests
+                    log.warning("group commit failed", error=type(exc).__name__, rows=len(batch))
+                    _fail([future for _, future in batch], exc)
+                    if conn is not None and not isinstance(exc, asyncpg.PostgresError):
+                        conn.terminate()  # broken or timed out: reconnect for the next batch
+                        conn = None
+                finally:
+                    for _ in batch:
+                        self._queue.task_done()
+        finally:
+            if conn is not None:
+                conn.terminate()
+
+    async def _write_batch(self, conn: asyncpg.Connection, batch: list[Pending]) -> None:
+        live = [(row, future) for row, future in batch if not future.done()]
+        if not live:
+            return
+        WRITE_BATCH_SIZE.observe(len(live))
+        try:
+            stored = await self._insert(conn, [row for row, _ in live])
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            if len(live) == 1:
+                log.error("event row refused by the database", error=type(exc).__name__)
+                _fail([future for _, future in live], exc)
+                return
+            for one in live:  # isolate the bad row
+                await self._write_batch(conn, [one])
+            return
+        claimed: set[str] = set()  # a clientEventId repeated in this batch: later copies are duplicates
+        for row, future in live:
+            outcome = stored.get(row.client_event_id)
+            if future.done():
+                continue
+            if outcome is None:
+                future.set_exception(WriteUnavailable("the write could not be confirmed"))
+            elif row.client_event_id in claimed:
+                future.set_result(Stored(outcome.event_id, inserted=False))
+            else:
+                claimed.add(row.client_event_id)
+                future.set_result(outcome)
+
+    @staticmethod
+    async def _insert(conn: asyncpg.Connection, rows: list[EventRow]) -> dict[str, Stored]:
+        """Insert `rows` (first occurrence of a clientEventId wins); {clientEventId: Stored}."""
+        unique: dict[str, EventRow] = {}
+        for row in rows:
+            unique.setdefault(row.client_event_id, row)
+        arrays = [[getattr(row, name) for row in unique.values()] for name in COLUMNS]
+        stored = {r["client_event_id"]: Stored(str(r["id"]), r["inserted"]) for r in await conn.fetch(INSERT_SQL, *arrays)}
+        missing = [key for key in unique if key not in stored]
+        if missing:
+            for r in await conn.fetch(LOOKUP_SQL, missing):
+                stored[r["client_event_id"]] = Stored(str(r["id"]), False)
+        return stored
+
+
+def _fail(futures: Iterable[asyncio.Future[Stored]], error: BaseException) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(error)
