@@ -28,5 +28,8 @@ run: setup
 test: setup node
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench-ingest: setup   # needs `wrk` (apt-get install wrk); about 1.5 minutes
+	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) node_modules .data
