@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -41,6 +42,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
     app = create_app(settings, run_migrations=True)
+    # Move the start-up heap (schema, parsers, modules: ~100k objects) out of the cyclic
+    # collector's way: a full collection over it pauses every request for ~60 ms.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app,
         host=host,

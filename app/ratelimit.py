@@ -1,9 +1,9 @@
 """Per-caller rate limit on recorded events (the `limits` library, sliding-window counter).
 
 `SIGNALS_RATE_LIMIT` uses the `limits` syntax (`60/minute`, `10/second;500/hour`); every
-event counts once, so a batch of 20 costs 20. Limits are kept in process memory, or in
-Redis when `REDIS_URL` is set so that replicas share them. The key is `Principal.key`, an
-opaque hash of the subject, never the subject itself.
+event counts once, so a batch of 20 costs 20 and the first events of a batch win. Limits
+are kept in process memory, or in Redis when `REDIS_URL` is set so that replicas share
+them. The key is `Principal.key`, an opaque hash of the subject, never the subject itself.
 
 When the store cannot answer within `STORE_TIMEOUT` seconds (Redis down), events are let
 through and a warning is logged: losing analytics is worse than a brief unlimited window.
@@ -38,16 +38,6 @@ class RateLimiter:
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
         self.shared = bool(redis_url)
 
-    async def _grant(self, item: RateLimitItem, key: str, wanted: int) -> int:
-        """Consume up to `wanted` from one limit; return how many were granted."""
-        if await self.limiter.hit(item, NAMESPACE, key, cost=wanted):
-            return wanted
-        stats = await self.limiter.get_window_stats(item, NAMESPACE, key)
-        remaining = min(wanted, int(stats.remaining))
-        if remaining > 0 and await self.limiter.hit(item, NAMESPACE, key, cost=remaining):
-            return remaining
-        return 0
-
     async def allow(self, key: str, count: int) -> int:
         """How many of `count` events this caller may record now (the first ones win)."""
         if not self.shared:  # process memory: nothing to wait for
@@ -66,3 +56,13 @@ class RateLimiter:
                 break
             granted = await self._grant(item, key, granted)
         return granted
+
+    async def _grant(self, item: RateLimitItem, key: str, wanted: int) -> int:
+        """Consume up to `wanted` from one limit; return how many were granted."""
+        if await self.limiter.hit(item, NAMESPACE, key, cost=wanted):
+            return wanted
+        stats = await self.limiter.get_window_stats(item, NAMESPACE, key)
+        remaining = min(wanted, int(stats.remaining))
+        if remaining > 0 and await self.limiter.hit(item, NAMESPACE, key, cost=remaining):
+            return remaining
+        return 0

@@ -6,6 +6,10 @@
   slow legacy path (~1 ms per new string); feeding it the parsed result costs microseconds
   and gives the same answer.
 - Bots: `crawlerdetect` (Python port of CrawlerDetect), plus ua-parser's own `Spider` device.
+  crawlerdetect matches ~1,460 patterns as one Python alternation, ~200 us per new string;
+  `CrawlerMatcher` runs the same patterns (after the same exclusions) on ua-parser-rs's
+  Rust regex set, ~30 us, and falls back to crawlerdetect itself if that cannot be built.
+  tests/test_ingest_parts.py checks both agree on every literal crawler pattern.
 
 Real traffic repeats UA strings, adversarial traffic does not: both caches are bounded
 (`SIGNALS_UA_CACHE_SIZE` entries each) and only the first `UA_MAX_CHARS` characters count.
@@ -14,10 +18,14 @@ Real traffic repeats UA strings, adversarial traffic does not: both caches are b
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ua_parser
 from crawlerdetect import CrawlerDetect
+from crawlerdetect.crawlerdetect import get_compiled_exclusions_regex
+from crawlerdetect.providers.crawlers import data as CRAWLER_PATTERNS
 from user_agents.parsers import UserAgent, parse_browser, parse_device, parse_operating_system
 
 from app.hashing import normalised_user_agent
@@ -62,6 +70,30 @@ def device_type(parsed: UserAgent) -> str:
     return "other"
 
 
+_LOOKAROUND = re.compile(r"\(\?<?[!=]")  # Rust's regex has no look-around: those few stay in Python
+
+
+@functools.cache  # built once per process (~0.4 s)
+def crawler_matcher() -> Callable[[str], bool]:
+    """`is_crawler(ua)` with crawlerdetect's exclusions and patterns, on a Rust regex set."""
+    try:
+        import ua_parser_rs
+
+        rust_patterns = [p for p in CRAWLER_PATTERNS if not _LOOKAROUND.search(p)]
+        python_patterns = [p for p in CRAWLER_PATTERNS if _LOOKAROUND.search(p)]
+        rust = ua_parser_rs.DeviceExtractor([(p, "i", "crawler", None, None) for p in rust_patterns])
+        python = re.compile("|".join(python_patterns) or "(?!)", re.IGNORECASE)
+    except (ImportError, ValueError):  # no accelerator, or a pattern it cannot compile
+        return CrawlerDetect().is_crawler
+    exclusions = get_compiled_exclusions_regex()
+
+    def is_crawler(ua_string: str) -> bool:
+        agent = exclusions.sub("", ua_string.strip())
+        return bool(agent) and (rust.extract(agent) is not None or python.search(agent) is not None)
+
+    return is_crawler
+
+
 def _clip(ua_string: str | None) -> str:
     return (ua_string or "").strip()[:UA_MAX_CHARS]
 
@@ -72,7 +104,7 @@ class UserAgentInspector:
     def __init__(self, cache_size: int) -> None:
         resolver = ua_parser.BestAvailableResolver(ua_parser.load_lazy_builtins())
         self._parser = ua_parser.Parser(resolver)  # no inner cache: ours below is the only one
-        self._crawlers = CrawlerDetect()
+        self._is_crawler = crawler_matcher()
         self._parse = functools.lru_cache(maxsize=cache_size)(self._parse_uncached)
         self._is_bot = functools.lru_cache(maxsize=cache_size)(self._is_bot_uncached)
 
@@ -89,7 +121,7 @@ class UserAgentInspector:
     def _is_bot_uncached(self, ua_string: str) -> bool:
         if not ua_string:
             return True  # no User-Agent at all: a script, not a person's browser
-        return self.parse(ua_string).spider or self._crawlers.is_crawler(ua_string)
+        return self.parse(ua_string).spider or self._is_crawler(ua_string)
 
     def parse(self, ua_string: str | None) -> ClientAgent:
         return self._parse(_clip(ua_string))

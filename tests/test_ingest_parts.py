@@ -222,3 +222,30 @@ async def test_writes_after_stop_are_refused_not_lost(migrated_db: str, tmp_path
     assert isinstance(outcome, Stored)
     [late] = await writer.write([row(f"w-{uuid.uuid4()}")])
     assert isinstance(late, WriteUnavailable) and "shutting down" in str(late)
+
+
+def literal_crawler_names() -> list[str]:
+    from crawlerdetect.providers.crawlers import data
+
+    names = []
+    for pattern in data:
+        text = pattern.replace("\\/", "/").replace("\\.", ".").replace("\\-", "-").replace("\\ ", " ")
+        if not any(c in text for c in "^$()[]{}|*+?\\"):
+            names.append(text)
+    return names
+
+
+def test_the_fast_crawler_matcher_agrees_with_crawlerdetect() -> None:
+    from crawlerdetect import CrawlerDetect
+
+    from app.useragents import crawler_matcher
+
+    fast, reference = crawler_matcher(), CrawlerDetect()
+    names = literal_crawler_names()
+    assert len(names) > 1000
+    samples = [f"Mozilla/5.0 (compatible; {n}/2.1; +https://example.com/bot)" for n in names]
+    samples += [f"  {n}  " for n in names] + AGENTS + [f"{AGENTS[2]} Edg/{n}.0" for n in range(50)]
+    samples += ["YandexBot/3.0", "Mozilla/5.0 (compatible; YandexSearch/1.0)", "Mozilla/5.0 (Linux; Android 9; CUBOT X19)", "", " "]
+    disagreements = [s for s in samples if fast(s) != reference.is_crawler(s)]
+    assert disagreements == []
+    assert sum(map(fast, samples)) > 1000  # most samples are bots: the test can tell them apart
