@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import Counter
+
 from app.client_ip import ClientIpResolver
 from app.context import Context, Services, graphql_error
 from app.db import asyncpg_dsn
@@ -262,6 +264,7 @@ class Ingest:
         self.limiter = RateLimiter(settings.rate_limit, settings.redis_url)
         self.writer = GroupCommitWriter(asyncpg_dsn(services.engine.url.render_as_string(hide_password=False)), settings)
         self._metric_apps: set[str] = set()
+        self._counters: dict[tuple[Counter, str], Any] = {}
 
     @classmethod
     def of(cls, services: Services) -> Ingest:
@@ -307,6 +310,13 @@ class Ingest:
             return app
         return "other"
 
+    def _count(self, counter: Counter, app: str) -> None:
+        """Increment `counter{app}`; label children are cached (`labels()` takes a lock)."""
+        child = self._counters.get((counter, app))
+        if child is None:
+            child = self._counters[(counter, app)] = counter.labels(app=self._app_label(app))
+        child.inc()
+
     def _record(self, batch: Batch) -> None:
         settings = self.settings
         for event in batch.events:
@@ -314,9 +324,9 @@ class Ingest:
             assert result is not None
             app = self._safe_name(event.input.app_name, settings.allowed_apps)
             if result.status is TrackStatus.ACCEPTED:
-                EVENTS_ACCEPTED.labels(app=self._app_label(app)).inc()
+                self._count(EVENTS_ACCEPTED, app)
             elif result.status is TrackStatus.DUPLICATE:
-                EVENTS_DUPLICATE.labels(app=self._app_label(app)).inc()
+                self._count(EVENTS_DUPLICATE, app)
             elif result.reason is not None:
                 EVENTS_DROPPED.labels(reason=result.reason.value).inc()
                 log.info(

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
@@ -39,7 +40,7 @@ from app.metrics import WRITE_BATCH_SIZE
 
 log = get_logger("signals.writer")
 
-FLUSHERS = 2
+FLUSHERS = 1  # measured: one drain task makes larger batches and more req/s than two
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class EventRow:
 
 
 COLUMNS = tuple(f.name for f in fields(EventRow))
+_COLUMN_VALUES = operator.attrgetter(*COLUMNS)
 _NAMES = ", ".join(COLUMNS)
 _ARRAYS = ", ".join(f"${n}::{'timestamptz' if name == 'created_at' else 'text'}[]" for n, name in enumerate(COLUMNS, 1))
 _VALUES = ", ".join("description::jsonb" if name == "description" else name for name in COLUMNS)
@@ -231,12 +233,12 @@ class GroupCommitWriter:
         unique: dict[str, EventRow] = {}
         for row in rows:
             unique.setdefault(row.client_event_id, row)
-        arrays = [[getattr(row, name) for row in unique.values()] for name in COLUMNS]
-        stored = {r["client_event_id"]: Stored(str(r["id"]), r["inserted"]) for r in await conn.fetch(INSERT_SQL, *arrays)}
+        arrays = zip(*map(_COLUMN_VALUES, unique.values()), strict=True)  # one tuple per column
+        stored = {r[1]: Stored(str(r[0]), r[2]) for r in await conn.fetch(INSERT_SQL, *arrays)}
         missing = [key for key in unique if key not in stored]
         if missing:
             for r in await conn.fetch(LOOKUP_SQL, missing):
-                stored[r["client_event_id"]] = Stored(str(r["id"]), False)
+                stored[r[1]] = Stored(str(r[0]), False)
         return stored
 
 

@@ -214,7 +214,7 @@ def main() -> int:
         db_url = asyncio.run(create())
         dsn = asyncpg_dsn(db_url)
         env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_") and k not in ("DATABASE_URL", "REDIS_URL")}
-        app_port, bare_port = free_port(), free_port()
+        app_port, bare_port, noop_port = free_port(), free_port(), free_port()
         app_env = dict(
             env,
             DATABASE_URL=db_url,
@@ -233,20 +233,26 @@ def main() -> int:
         procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.bare:app", "--port", str(bare_port),
                                        "--workers", "1", "--no-access-log", "--log-level", "warning"],
                                       cwd=ROOT, env=dict(env, BENCH_DATABASE_URL=dsn), text=True))  # fmt: skip
+        procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.noop_graphql:app", "--port", str(noop_port),
+                                       "--workers", "1", "--no-access-log", "--log-level", "warning"],
+                                      cwd=ROOT, env=env, text=True))  # fmt: skip
         app_base, bare_base = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
+        noop_base = f"http://127.0.0.1:{noop_port}"
         wait_ready(app_base + "/readyz")
         wait_ready(bare_base + "/track")
+        wait_ready(noop_base + "/graphql")
         auth = "Bearer " + issue_token(JWT_SECRET, subject="bench-user", roles=[], ttl_seconds=3600)
 
         scenarios = [  # name, base, path, body kind, unique UA, events per request
             ("bare INSERT endpoint", bare_base, "/track", "bare", False, 1),
+            ("GraphQL noop (reference)", noop_base, "/graphql", "track", False, 1),
             ("trackEvent", app_base, "/graphql", "track", False, 1),
             ("trackEvent, every UA new", app_base, "/graphql", "track", True, 1),
             ("trackEvents x100 (batch)", app_base, "/graphql", "batch", False, 100),
         ]
         print(f"load: {'wrk' if use_wrk else 'python'} -c{args.connections}, {args.duration:g}s per scenario, "
-              f"one uvicorn worker each, one PostgreSQL, {os.cpu_count()} CPUs (shared)", flush=True)  # fmt: skip
-        for base, path, kind in ((bare_base, "/track", "bare"), (app_base, "/graphql", "track")):  # warm up
+              f"one uvicorn worker per server, one PostgreSQL, {os.cpu_count()} CPUs (shared)", flush=True)  # fmt: skip
+        for base, path, kind in ((bare_base, "/track", "bare"), (noop_base, "/graphql", "track"), (app_base, "/graphql", "track")):
             lua = scenario_lua(f"warm{uuid.uuid4().hex[:6]}", path, auth, kind, False)
             load_args = {"run": "warm" + uuid.uuid4().hex[:6], "path": path, "auth": auth, "kind": kind, "unique_ua": False}
             if use_wrk:
@@ -270,18 +276,19 @@ def main() -> int:
                   f"completed {result.completed * per_request:>7}  stored {result.stored:>7}  errors: {result.errors}",
                   flush=True)  # fmt: skip
 
-        bare, track, unique, batch = results
+        bare, noop, track, unique, batch = results
         throughput = track.requests_per_s / bare.requests_per_s
         p99 = track.p99_ms / bare.p99_ms
         print()
         print(f"trackEvent / bare throughput: {throughput:.2f}x   (target >= 0.6x, goal 1.0x)  "
               f"{'OK' if throughput >= 0.6 else 'MISSED'}")  # fmt: skip
+        print(f"GraphQL noop / bare throughput: {noop.requests_per_s / bare.requests_per_s:.2f}x   (the framework's ceiling, for reference)")
         print(f"trackEvent / bare p99:        {p99:.2f}x   (target <= 2x)  {'OK' if p99 <= 2 else 'MISSED'}")
         print(f"batch events/s:               {batch.events_per_s:.0f}   (target >= 10000)  "
               f"{'OK' if batch.events_per_s >= 10_000 else 'MISSED'}")  # fmt: skip
         print(f"unique-UA events/s:           {unique.events_per_s:.0f}   (target >= 1000)  "
               f"{'OK' if unique.events_per_s >= 1_000 else 'MISSED'}")  # fmt: skip
-        lost = [r.name for r in results[1:] if r.stored < r.completed * r.events_per_request]
+        lost = [r.name for r in (track, unique, batch) if r.stored < r.completed * r.events_per_request]
         print(f"acknowledged but not stored:  {'none' if not lost else ', '.join(lost)}")
         return 0
     finally:
