@@ -24,11 +24,13 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import strawberry
 from prometheus_client import Counter
+from strawberry.scalars import JSON
 
 from app.client_ip import ClientIpResolver
 from app.context import Context, Services, graphql_error
@@ -74,18 +76,44 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@dataclass(slots=True)
+@strawberry.input(name="TrackEventInput", description="One interaction to record.")
 class EventInput:
-    """What the caller sent for one event (the GraphQL `TrackEventInput`)."""
+    """What the caller sent for one event: the GraphQL `TrackEventInput`, used as is."""
 
+    # UNSET: optional without a published default, as in the contract; `_from_graphql` turns
+    # an omitted field into None
     event_type: str
     app_name: str
-    route: str | None = None
-    entity_type: str | None = None
-    entity_id: str | None = None
-    session_id: str | None = None
-    description: Any = None
-    client_event_id: str | None = None
+    route: str | None = strawberry.UNSET
+    entity_type: str | None = strawberry.UNSET
+    entity_id: str | None = strawberry.UNSET
+    session_id: str | None = strawberry.UNSET
+    description: JSON | None = strawberry.field(
+        default=strawberry.UNSET, description="A JSON object, <= 2 KiB UTF-8 serialized, no PII-shaped keys at any depth."
+    )
+    client_event_id: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Idempotency key (recommended); the server generates a UUID when absent."
+    )
+
+
+def _from_graphql(cls: type[EventInput], value: Mapping[str, Any], _context: object) -> EventInput:
+    """Strawberry's `from_input` hook: every field is a scalar graphql-core has already
+    coerced, so the generic per-field conversion (a noticeable share of a request's time)
+    is not needed."""
+    get = value.get
+    return cls(
+        event_type=value["eventType"],
+        app_name=value["appName"],
+        route=get("route"),
+        entity_type=get("entityType"),
+        entity_id=get("entityId"),
+        session_id=get("sessionId"),
+        description=get("description"),
+        client_event_id=get("clientEventId"),
+    )
+
+
+EventInput.__strawberry_definition__.from_input = _from_graphql  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)

@@ -6,11 +6,7 @@ by the pipeline there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import strawberry
-from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.context import Context
@@ -20,20 +16,7 @@ TrackStatusType = strawberry.enum(TrackStatus, name="TrackStatus")
 DropReasonType = strawberry.enum(DropReason, name="DropReason")
 
 
-@strawberry.input(description="One interaction to record.")
-class TrackEventInput:
-    event_type: str
-    app_name: str
-    route: str | None = None
-    entity_type: str | None = None
-    entity_id: str | None = None
-    session_id: str | None = None
-    description: JSON | None = strawberry.field(
-        default=None, description="A JSON object, <= 2 KiB UTF-8 serialized, no PII-shaped keys at any depth."
-    )
-    client_event_id: str | None = strawberry.field(
-        default=None, description="Idempotency key (recommended); the server generates a UUID when absent."
-    )
+TrackEventInput = EventInput  # defined with the pipeline, which uses it as is
 
 
 @strawberry.type(description="What happened to one event.")
@@ -61,42 +44,8 @@ class TrackEventResult:
         )
 
 
-def _from_graphql(cls: type[TrackEventInput], value: Mapping[str, Any], _context: object) -> TrackEventInput:
-    """Strawberry's `from_input` hook: every field is a scalar graphql-core has already
-    coerced, so the generic per-field conversion (a noticeable share of a request's time)
-    is not needed."""
-    get = value.get
-    return cls(
-        event_type=value["eventType"],
-        app_name=value["appName"],
-        route=get("route"),
-        entity_type=get("entityType"),
-        entity_id=get("entityId"),
-        session_id=get("sessionId"),
-        description=get("description"),
-        client_event_id=get("clientEventId"),
-    )
-
-
-TrackEventInput.__strawberry_definition__.from_input = _from_graphql  # type: ignore[attr-defined]
-
-
-def _event_input(given: TrackEventInput) -> EventInput:
-    return EventInput(
-        event_type=given.event_type,
-        app_name=given.app_name,
-        route=given.route,
-        entity_type=given.entity_type,
-        entity_id=given.entity_id,
-        session_id=given.session_id,
-        description=given.description,
-        client_event_id=given.client_event_id,
-    )
-
-
 async def _track(info: Info[Context, None], inputs: list[TrackEventInput]) -> list[TrackEventResult]:
-    ingest = Ingest.of(info.context.services)
-    results = await ingest.track(info.context, [_event_input(given) for given in inputs])
+    results = await Ingest.of(info.context.services).track(info.context, inputs)
     return [TrackEventResult.of(result) for result in results]
 
 
