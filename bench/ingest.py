@@ -4,9 +4,10 @@
 
 Starts one embedded PostgreSQL (or uses --database-url), migrates a fresh database on it,
 then serves, each under one uvicorn worker on 127.0.0.1:
-  - the app (`signals serve`), and
-  - bench/bare.py: a bare Starlette endpoint doing one asyncpg INSERT of an equivalent row.
-It drives both with the same concurrency from wrk (Debian package `wrk`; without it, a
+  - the app (`signals serve`),
+  - bench/bare.py: a bare Starlette endpoint doing one asyncpg INSERT of an equivalent row,
+  - bench/noop_graphql.py: the same Strawberry stack with a do-nothing trackEvent (reference).
+It drives them with the same concurrency from wrk (Debian package `wrk`; without it, a
 slower asyncio/httpx load generator in a separate process), and prints req/s, p50/p99 and
 the ratios, plus the unique-User-Agent worst case and the batch mutation's events/s. Every
 scenario's stored rows are counted afterwards to show nothing acknowledged was lost.
