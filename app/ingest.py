@@ -218,10 +218,15 @@ async def drop_bots(ingest: Ingest, batch: Batch) -> None:
 
 
 async def resolve_client_ip(ingest: Ingest, batch: Batch) -> None:
-    request = batch.context.request
+    request, resolver = batch.context.request, ingest.client_ip
     peer = request.client.host if request.client else None
-    batch.ip = ingest.client_ip.client_ip(peer, request.headers.getlist("x-forwarded-for"))
-    batch.host = ingest.client_ip.host(peer, request.headers.get("host"), request.headers.getlist("x-forwarded-host"))
+    headers = request.headers
+    if resolver.trusts_peer(peer):
+        batch.ip = resolver.client_ip(peer, headers.getlist("x-forwarded-for"))
+        batch.host = resolver.host(peer, headers.get("host"), headers.getlist("x-forwarded-host"))
+    else:  # forwarded headers are not even read
+        batch.ip = resolver.client_ip(peer, ())
+        batch.host = resolver.host(peer, headers.get("host"), ())
 
 
 async def hash_user(ingest: Ingest, batch: Batch) -> None:
@@ -319,7 +324,7 @@ class Ingest:
         batch = Batch(context, [Draft(given, given.client_event_id or str(uuid.uuid4())) for given in inputs])
         for step in PIPELINE:
             await step(self, batch)
-            if not batch.live():
+            if all(event.result is not None for event in batch.events):
                 break
         for event in batch.live():  # cannot happen: `write` decides every live event
             event.drop(DropReason.UNAVAILABLE, "the event was not written; retry later with the same clientEventId")

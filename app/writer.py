@@ -43,7 +43,7 @@ log = get_logger("signals.writer")
 FLUSHERS = 1  # measured: one drain task makes larger batches and more req/s than two
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventRow:
     """One events row, as the pipeline derived it (no id: the database assigns it)."""
 
@@ -180,6 +180,7 @@ class GroupCommitWriter:
         try:
             while True:
                 batch = [await self._queue.get()]
+                await asyncio.sleep(0)  # one loop turn: requests that are ready join this batch
                 while len(batch) < self.batch_max and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 try:
