@@ -111,6 +111,8 @@ def _text_problem(field: str, value: str, max_chars: int) -> Problem | None:
         return Problem("INVALID_INPUT", f"{field} is longer than {max_chars} characters")
     if CONTROL_CHARS.search(value) or not _utf8(value):
         return Problem("INVALID_INPUT", f"{field} contains control characters or invalid Unicode")
+    if "?" in value or "#" in value:  # query strings carry ids, tokens, search terms
+        return Problem("INVALID_INPUT", f"{field} must be a path without query string or fragment (e.g. /orders/:id)")
     if EMAIL_SHAPED.search(value):
         return Problem("INVALID_INPUT", f"{field} looks like it contains an email address; personal data is not accepted")
     return None
