@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup node bench-ingest clean
+.PHONY: run test setup node bench-ingest bench-retention clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: setup node
 
 bench-ingest: setup   # needs `wrk` (apt-get install wrk); about 1.5 minutes
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+
+bench-retention: setup
+	$(BIN)/python bench/retention.py
 
 clean:
 	rm -rf $(VENV) node_modules .data
