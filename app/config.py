@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     write_timeout: float = Field(default=5.0, gt=0, le=120)
     write_batch_max: int = Field(default=500, ge=1, le=10_000)
     write_queue_max: int = Field(default=20_000, ge=1, le=1_000_000)
+    fast_track: bool = True  # answer plain trackEvent documents without Strawberry (app/fastpath.py)
 
     # --- limits & lifecycle -----------------------------------------------------------
     rate_limit: str = "60/minute"

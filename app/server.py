@@ -18,6 +18,7 @@ from app.auth import JwtVerifier
 from app.config import Settings, dev_secret
 from app.context import Context, Services
 from app.db import Database, is_ready
+from app.fastpath import FastTrack
 from app.ingest import Ingest
 from app.logs import get_logger
 from app.metrics import metrics_endpoint
@@ -106,7 +107,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> Starlette:
 
     graphql = SignalsGraphQL(build_schema(), graphql_ide="graphiql" if settings.graphiql_enabled else None)
     routes: list[Any] = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", FastTrack(graphql, graphql.schema._schema), methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

@@ -555,6 +555,66 @@ async def test_counters_and_one_log_line_per_drop(client: httpx.AsyncClient, mod
     ]
 
 
+# --- the fast path answers exactly as Strawberry would --------------------------------------------
+
+
+def graphql_app(app: Starlette) -> Any:
+    return next(route.app for route in app.routes if getattr(route, "path", None) == "/graphql")
+
+
+def comparable(body: dict) -> dict:
+    """A response without what differs between two runs (ids; the stored id)."""
+    text = json.dumps(body, sort_keys=True)
+    text = re.sub(r'"(eventId|clientEventId)": "[^"]*"', r'"\1": "<id>"', text)
+    return json.loads(text)
+
+
+FAST_DOCUMENTS = [
+    (TRACK, lambda: {"i": event()}),
+    (TRACK, lambda: {"i": event(eventType="purchase")}),
+    (TRACK, lambda: {"i": event(description={"email": "x"})}),
+    (TRACK, lambda: {"i": event(entityType="order", entityId="1", sessionId="s", route="/o/:id", description={"a": [1, {"b": None}]})}),
+    ("mutation Named($e: TrackEventInput!) { t: trackEvent(input: $e) { __typename s: status reason status } }", lambda: {"e": event()}),
+    (TRACK_MANY, lambda: {"i": [event(), event(appName="nope"), event(description={"x": "y" * 3000})]}),
+]
+SLOW_DOCUMENTS = [
+    (TRACK, lambda: {"i": {"appName": "admin-console"}}),  # invalid variables: Strawberry's error
+    (TRACK, lambda: {"i": event(eventType=7)}),
+    ('mutation { trackEvent(input: {eventType: "click", appName: "admin-console"}) { status } }', dict),
+    ("mutation($i: TrackEventInput!) { trackEvent(input: $i) { ...R } } fragment R on TrackEventResult { status }", lambda: {"i": event()}),
+    ("mutation($i: TrackEventInput!) { trackEvent(input: $i) { status @include(if: true) } }", lambda: {"i": event()}),
+    ("mutation($i: TrackEventInput!) { trackEvent(input: $i) { status } trackEvents(inputs: [$i]) { status } }", lambda: {"i": event()}),
+    ("mutation($i: TrackEventInput!) { trackEvent(input: $i) { nope } }", lambda: {"i": event()}),
+    (TRACK_MANY, lambda: {"i": [event() for _ in range(101)]}),
+]
+
+
+@pytest.mark.parametrize(("query", "variables"), FAST_DOCUMENTS + SLOW_DOCUMENTS)
+async def test_fast_path_and_strawberry_answer_alike(settings: Settings, query: str, variables: Any) -> None:
+    answers, answered = [], []
+    for fast in (True, False):
+        async with serve(settings.model_copy(update={"fast_track": fast})) as (app, http):
+            response = await http.post("/graphql", json={"query": query, "variables": variables()}, headers=user_headers())
+            answers.append((response.status_code, comparable(response.json())))
+            answered.append(graphql_app(app).answered)
+    assert answers[0] == answers[1]
+    assert answered == ([1, 0] if (query, variables) in FAST_DOCUMENTS else [0, 0])
+
+
+async def test_fast_path_leaves_gateway_and_unauthenticated_requests_to_strawberry(client: httpx.AsyncClient, migrated_db: str) -> None:
+    given = event()
+    forwarded = await client.post(
+        "/graphql",
+        json={"query": TRACK, "variables": {"i": given}, "extensions": {"jwt": {"payload": {"sub": "x"}}}},
+        headers=user_headers(),
+    )
+    assert forwarded.json()["data"]["trackEvent"]["status"] == "ACCEPTED"  # Strawberry, bearer token
+    anonymous = await gql(client, TRACK, {"i": event()}, {"user-agent": CHROME})
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert graphql_app(client._transport.app).answered == 0  # type: ignore[attr-defined]
+    assert len(await rows(migrated_db, given["clientEventId"])) == 1
+
+
 # --- runs last: nothing personal anywhere ----------------------------------------------------------
 
 
