@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -18,6 +19,7 @@ from app.auth import JwtVerifier
 from app.config import Settings, dev_secret
 from app.context import Context, Services
 from app.db import Database, is_ready
+from app.hardening import BodySizeLimit
 from app.logs import get_logger
 from app.metrics import metrics_endpoint
 from app.migrations import migrate
@@ -89,11 +91,12 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> Starlette:
             await asyncio.to_thread(database.stop_server)
             log.info("signals stopped")
 
-    graphql = SignalsGraphQL(build_schema(), graphql_ide="graphiql" if settings.graphiql_enabled else None)
+    graphql = SignalsGraphQL(build_schema(settings), graphql_ide="graphiql" if settings.graphiql_enabled else None)
     routes: list[Any] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

@@ -1,0 +1,249 @@
+"""The read side's SQL: filtered event pages (keyset pagination) and event statistics.
+
+Everything is parametrised; the only SQL text built from input comes from fixed tables
+(`DIMENSIONS`, `INTERVALS`), never from the caller's strings.
+
+Pages are newest first on (created_at, id), continued with a keyset condition written as
+`created_at <= :t AND (created_at < :t OR id < :id)` so that every index ending in
+created_at can use it (the row-comparison form only fits an index on (created_at, id)).
+Events inserted while a caller pages are newer than its cursor, so they never shift the
+rows still to come: each matching row is returned exactly once.
+
+Statistics count per UTC bucket. `distinct_users` is exact (count of distinct userHash)
+and only for buckets inside one UTC day: the hash changes at UTC midnight, so the same
+person has a new hash each day. `summed_daily_users` adds each UTC day's distinct count:
+a person active on 3 days counts 3 times. It is NOT a count of people.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+EVENT_COLUMNS = (
+    "id, created_at, app_name, event_type, route, entity_type, entity_id, user_hash, "
+    "session_id, device_type, browser_family, os_family, client_event_id, description"
+)
+
+# GraphQL StatsDimension name -> column. The only column names that reach SQL text.
+DIMENSIONS: dict[str, str] = {
+    "APP_NAME": "app_name",
+    "EVENT_TYPE": "event_type",
+    "ROUTE": "route",
+    "ENTITY_TYPE": "entity_type",
+    "ENTITY_ID": "entity_id",
+    "DEVICE_TYPE": "device_type",
+    "BROWSER_FAMILY": "browser_family",
+    "OS_FAMILY": "os_family",
+}
+# GraphQL StatsInterval name -> date_trunc unit (weeks start on Monday, ISO 8601).
+INTERVALS: dict[str, str] = {"HOUR": "hour", "DAY": "day", "WEEK": "week"}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class QueryInputError(ValueError):
+    """Input the caller must change; `str()` says how."""
+
+
+@dataclass(frozen=True)
+class EventFilterSpec:
+    """Equality filters (None = any) and a half-open time window [start, end)."""
+
+    app_name: str | None = None
+    event_types: tuple[str, ...] | None = None
+    route: str | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    device_type: str | None = None
+    browser_family: str | None = None
+    os_family: str | None = None
+    session_id: str | None = None
+    user_hash: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:  # naive means UTC
+                object.__setattr__(self, name, value.replace(tzinfo=dt.UTC))
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise QueryInputError("filter.from must be before filter.to (from is inclusive, to exclusive)")
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        parts: list[str] = []
+        params: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is None or field.name in ("event_types", "start", "end"):
+                continue
+            parts.append(f"{field.name} = :f_{field.name}")
+            params[f"f_{field.name}"] = value
+        if self.event_types:
+            if len(self.event_types) == 1:
+                parts.append("event_type = :f_event_type")
+                params["f_event_type"] = self.event_types[0]
+            else:
+                parts.append("event_type = ANY(:f_event_types)")
+                params["f_event_types"] = list(self.event_types)
+        if self.start is not None:
+            parts.append("created_at >= :f_start")
+            params["f_start"] = self.start
+        if self.end is not None:
+            parts.append("created_at < :f_end")
+            params["f_end"] = self.end
+        return (" AND ".join(parts) or "TRUE"), params
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Position after a row: its (created_at, id). Opaque to callers."""
+
+    created_at: dt.datetime
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        delta = self.created_at - _EPOCH
+        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        return base64.urlsafe_b64encode(f"{micros}:{self.id}".encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+            micros, _, event_id = raw.partition(":")
+            return cls(_EPOCH + dt.timedelta(microseconds=int(micros)), uuid.UUID(event_id))
+        except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
+            raise QueryInputError("`after` is not a cursor returned by this API") from None
+
+
+async def fetch_events_page(
+    conn: AsyncConnection, spec: EventFilterSpec, first: int, after: Cursor | None
+) -> tuple[list[Any], bool]:
+    """Up to `first` rows newest first after `after`, and whether more follow."""
+    where, params = spec.where()
+    if after is not None:
+        where += " AND created_at <= :c_at AND (created_at < :c_at OR id < :c_id)"
+        params.update(c_at=after.created_at, c_id=after.id)
+    sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY created_at DESC, id DESC LIMIT :limit"
+    rows = list((await conn.execute(text(sql), {**params, "limit": first + 1})).all())
+    return rows[:first], len(rows) > first
+
+
+@dataclass
+class StatsRow:
+    group: tuple[str | None, ...]
+    events: int
+    bucket: dt.datetime | None = None
+    distinct_users: int | None = None
+    summed_daily_users: int | None = None
+    distinct_sessions: int | None = None
+
+
+def _dims(group_by: list[str]) -> list[str]:
+    return [DIMENSIONS[name] for name in group_by]
+
+
+def _order(columns: list[str]) -> str:
+    return "".join(f", {column} COLLATE \"C\"" for column in columns)
+
+
+def _select(columns: list[str]) -> str:
+    return "".join(f", {column}" for column in columns)
+
+
+async def fetch_stats_buckets(
+    conn: AsyncConnection,
+    spec: EventFilterSpec,
+    group_by: list[str],
+    interval: str,
+    *,
+    users: bool,
+    sessions: bool,
+    max_rows: int,
+) -> list[StatsRow]:
+    """One row per (bucket, group) with events, and when asked users and sessions.
+    Run it in a REPEATABLE READ transaction: WEEK buckets take two statements."""
+    dims, unit = _dims(group_by), INTERVALS[interval]
+    where, params = spec.where()
+    per_bucket_users = users and unit != "week"
+    aggregates = "count(*) AS events"
+    aggregates += ", count(DISTINCT user_hash) AS users" if per_bucket_users else ""
+    aggregates += ", count(DISTINCT session_id) AS sessions" if sessions else ""
+    positions = ", ".join(str(i) for i in range(1, len(dims) + 2))
+    sql = (
+        f"SELECT date_trunc('{unit}', created_at, 'UTC') AS bucket{_select(dims)}, {aggregates} "
+        f"FROM events WHERE {where} GROUP BY {positions} ORDER BY 1{_order(dims)} LIMIT :limit"
+    )
+    result = (await conn.execute(text(sql), {**params, "limit": max_rows + 1})).all()
+    if len(result) > max_rows:
+        raise QueryInputError(
+            f"more than {max_rows} buckets: narrow the time window, use a coarser interval or fewer groupBy dimensions"
+        )
+    rows = []
+    for row in result:
+        group = tuple(row[1 : 1 + len(dims)])
+        stats = StatsRow(group=group, events=row.events, bucket=row.bucket)
+        if per_bucket_users:
+            stats.distinct_users = stats.summed_daily_users = row.users
+        if sessions:
+            stats.distinct_sessions = row.sessions
+        rows.append(stats)
+    if users and unit == "week":
+        weekly = await _summed_daily_users(conn, where, params, dims, "date_trunc('week', day, 'UTC')")
+        for stats in rows:
+            stats.summed_daily_users = weekly.get((stats.bucket, *stats.group), 0)
+    return rows
+
+
+async def _summed_daily_users(
+    conn: AsyncConnection, where: str, params: dict[str, Any], dims: list[str], outer_key: str | None
+) -> dict[tuple[Any, ...], int]:
+    """Sum over UTC days of daily distinct userHash, keyed by (outer_key?, *group)."""
+    key = [outer_key] if outer_key else []
+    columns = key + dims
+    group = ", ".join(str(i) for i in range(1, len(columns) + 1)) or "()"
+    sql = (
+        f"WITH daily AS (SELECT date_trunc('day', created_at, 'UTC') AS day{_select(dims)}, "
+        f"count(DISTINCT user_hash) AS users FROM events WHERE {where} GROUP BY 1{_select(dims)}) "
+        f"SELECT {', '.join(columns + ['sum(users)::bigint AS summed'])} FROM daily GROUP BY {group}"
+    )
+    result = (await conn.execute(text(sql), params)).all()
+    return {tuple(row[: len(columns)]): row.summed for row in result if row.summed is not None}
+
+
+async def fetch_stats_totals(
+    conn: AsyncConnection,
+    spec: EventFilterSpec,
+    group_by: list[str],
+    top: int,
+    *,
+    users: bool,
+    sessions: bool,
+) -> list[StatsRow]:
+    """The `top` groups by events over the whole window (ties by group, byte order)."""
+    dims = _dims(group_by)
+    where, params = spec.where()
+    group = ", ".join(dims) or "()"
+    aggregates = "count(*) AS events" + (", count(DISTINCT session_id) AS sessions" if sessions else "")
+    sql = (
+        f"SELECT {', '.join([*dims, aggregates])} FROM events WHERE {where} GROUP BY {group} "
+        f"HAVING count(*) > 0 ORDER BY events DESC{_order(dims)} LIMIT :top"
+    )
+    result = (await conn.execute(text(sql), {**params, "top": top})).all()
+    rows = [
+        StatsRow(group=tuple(row[: len(dims)]), events=row.events, distinct_sessions=row.sessions if sessions else None)
+        for row in result
+    ]
+    if users and rows:
+        summed = await _summed_daily_users(conn, where, params, dims, None)
+        for stats in rows:
+            stats.summed_daily_users = summed.get(stats.group, 0)
+    return rows
