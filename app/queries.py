@@ -12,7 +12,8 @@ rows still to come: each matching row is returned exactly once.
 Statistics count per UTC bucket. `distinct_users` is exact (count of distinct userHash)
 and only for buckets inside one UTC day: the hash changes at UTC midnight, so the same
 person has a new hash each day. `summed_daily_users` adds each UTC day's distinct count:
-a person active on 3 days counts 3 times. It is NOT a count of people.
+a person active on 3 days counts 3 times. It is NOT a count of people. Each statement
+is one scan of the matching rows.
 """
 
 from __future__ import annotations
@@ -159,6 +160,12 @@ def _select(columns: list[str]) -> str:
     return "".join(f", {column}" for column in columns)
 
 
+# Sum over UTC days of each day's distinct userHash = the number of distinct (day, userHash)
+# pairs: one aggregate, exact by definition even when a hash shows up on two days (an
+# event stamped just after midnight with the previous day's salt).
+SUMMED_DAILY_USERS = "count(DISTINCT (date_trunc('day', created_at, 'UTC'), user_hash))"
+
+
 async def fetch_stats_buckets(
     conn: AsyncConnection,
     spec: EventFilterSpec,
@@ -169,13 +176,13 @@ async def fetch_stats_buckets(
     sessions: bool,
     max_rows: int,
 ) -> list[StatsRow]:
-    """One row per (bucket, group) with events, and when asked users and sessions.
-    Run it in a REPEATABLE READ transaction: WEEK buckets take two statements."""
+    """One row per (bucket, group) with events, and when asked users and sessions."""
     dims, unit = _dims(group_by), INTERVALS[interval]
     where, params = spec.where()
-    per_bucket_users = users and unit != "week"
+    single_day = unit != "week"
     aggregates = "count(*) AS events"
-    aggregates += ", count(DISTINCT user_hash) AS users" if per_bucket_users else ""
+    if users:
+        aggregates += ", count(DISTINCT user_hash) AS users" if single_day else f", {SUMMED_DAILY_USERS} AS users"
     aggregates += ", count(DISTINCT session_id) AS sessions" if sessions else ""
     positions = ", ".join(str(i) for i in range(1, len(dims) + 2))
     sql = (
@@ -187,36 +194,17 @@ async def fetch_stats_buckets(
         raise QueryInputError(
             f"more than {max_rows} buckets: narrow the time window, use a coarser interval or fewer groupBy dimensions"
         )
-    rows = []
-    for row in result:
-        group = tuple(row[1 : 1 + len(dims)])
-        stats = StatsRow(group=group, events=row.events, bucket=row.bucket)
-        if per_bucket_users:
-            stats.distinct_users = stats.summed_daily_users = row.users
-        if sessions:
-            stats.distinct_sessions = row.sessions
-        rows.append(stats)
-    if users and unit == "week":
-        weekly = await _summed_daily_users(conn, where, params, dims, "date_trunc('week', day, 'UTC')")
-        for stats in rows:
-            stats.summed_daily_users = weekly.get((stats.bucket, *stats.group), 0)
-    return rows
-
-
-async def _summed_daily_users(
-    conn: AsyncConnection, where: str, params: dict[str, Any], dims: list[str], outer_key: str | None
-) -> dict[tuple[Any, ...], int]:
-    """Sum over UTC days of daily distinct userHash, keyed by (outer_key?, *group)."""
-    key = [outer_key] if outer_key else []
-    columns = key + dims
-    group = ", ".join(str(i) for i in range(1, len(columns) + 1)) or "()"
-    sql = (
-        f"WITH daily AS (SELECT date_trunc('day', created_at, 'UTC') AS day{_select(dims)}, "
-        f"count(DISTINCT user_hash) AS users FROM events WHERE {where} GROUP BY 1{_select(dims)}) "
-        f"SELECT {', '.join(columns + ['sum(users)::bigint AS summed'])} FROM daily GROUP BY {group}"
-    )
-    result = (await conn.execute(text(sql), params)).all()
-    return {tuple(row[: len(columns)]): row.summed for row in result if row.summed is not None}
+    return [
+        StatsRow(
+            group=tuple(row[1 : 1 + len(dims)]),
+            events=row.events,
+            bucket=row.bucket,
+            distinct_users=row.users if users and single_day else None,
+            summed_daily_users=row.users if users else None,
+            distinct_sessions=row.sessions if sessions else None,
+        )
+        for row in result
+    ]
 
 
 async def fetch_stats_totals(
@@ -232,18 +220,20 @@ async def fetch_stats_totals(
     dims = _dims(group_by)
     where, params = spec.where()
     group = ", ".join(dims) or "()"
-    aggregates = "count(*) AS events" + (", count(DISTINCT session_id) AS sessions" if sessions else "")
+    aggregates = "count(*) AS events"
+    aggregates += f", {SUMMED_DAILY_USERS} AS users" if users else ""
+    aggregates += ", count(DISTINCT session_id) AS sessions" if sessions else ""
     sql = (
         f"SELECT {', '.join([*dims, aggregates])} FROM events WHERE {where} GROUP BY {group} "
         f"HAVING count(*) > 0 ORDER BY events DESC{_order(dims)} LIMIT :top"
     )
     result = (await conn.execute(text(sql), {**params, "top": top})).all()
-    rows = [
-        StatsRow(group=tuple(row[: len(dims)]), events=row.events, distinct_sessions=row.sessions if sessions else None)
+    return [
+        StatsRow(
+            group=tuple(row[: len(dims)]),
+            events=row.events,
+            summed_daily_users=row.users if users else None,
+            distinct_sessions=row.sessions if sessions else None,
+        )
         for row in result
     ]
-    if users and rows:
-        summed = await _summed_daily_users(conn, where, params, dims, None)
-        for stats in rows:
-            stats.summed_daily_users = summed.get(stats.group, 0)
-    return rows

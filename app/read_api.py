@@ -11,7 +11,6 @@ import enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 
 from app import queries
@@ -145,11 +144,6 @@ def requested_fields(info: Info[Context, Any]) -> set[str]:
     return names
 
 
-async def read_only(info: Info[Context, Any]) -> AsyncConnection:
-    conn = await info.context.services.engine.connect()
-    return await conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-
-
 def groups(group_by: list[Any], values: tuple[str | None, ...]) -> list[StatsGroupValue]:
     return [StatsGroupValue(dimension=dim, value=value) for dim, value in zip(group_by, values, strict=True)]
 
@@ -163,9 +157,8 @@ class EventStats:
     @strawberry.field(description="ordered by start, then group")
     async def buckets(self, info: Info[Context, None]) -> list[StatsBucket]:
         wanted = requested_fields(info)
-        conn = await read_only(info)
         try:
-            async with conn.begin():
+            async with info.context.services.engine.connect() as conn:
                 rows = await queries.fetch_stats_buckets(
                     conn,
                     self.spec,
@@ -177,8 +170,6 @@ class EventStats:
                 )
         except queries.QueryInputError as exc:
             raise bad_input(str(exc)) from None
-        finally:
-            await conn.close()
         return [
             StatsBucket(
                 start=row.bucket,  # type: ignore[arg-type]
@@ -197,19 +188,15 @@ class EventStats:
         if not 1 <= top <= MAX_TOP:
             raise bad_input(f"top must be between 1 and {MAX_TOP}")
         wanted = requested_fields(info)
-        conn = await read_only(info)
-        try:
-            async with conn.begin():
-                rows = await queries.fetch_stats_totals(
-                    conn,
-                    self.spec,
-                    [dim.value for dim in self.group_by],
-                    top,
-                    users="summedDailyUsers" in wanted,
-                    sessions="distinctSessions" in wanted,
-                )
-        finally:
-            await conn.close()
+        async with info.context.services.engine.connect() as conn:
+            rows = await queries.fetch_stats_totals(
+                conn,
+                self.spec,
+                [dim.value for dim in self.group_by],
+                top,
+                users="summedDailyUsers" in wanted,
+                sessions="distinctSessions" in wanted,
+            )
         return [
             StatsTotal(
                 group=groups(self.group_by, row.group),
