@@ -160,10 +160,35 @@ def _select(columns: list[str]) -> str:
     return "".join(f", {column}" for column in columns)
 
 
-# Sum over UTC days of each day's distinct userHash = the number of distinct (day, userHash)
-# pairs: one aggregate, exact by definition even when a hash shows up on two days (an
-# event stamped just after midnight with the previous day's salt).
-SUMMED_DAILY_USERS = "count(DISTINCT (date_trunc('day', created_at, 'UTC'), user_hash))"
+STEPS = {"hour": "1 hour", "day": "1 day", "week": "7 days"}
+
+
+def _aggregate(dims: list[str], where: str, *, users: bool, sessions: bool, day: str) -> str:
+    """SELECT dims, events[, users][, sessions] over rows matching `where`, grouped by dims.
+
+    `users` counts distinct (UTC day, userHash) pairs: the sum over days of each day's
+    distinct userHash, exact by definition even when a hash shows up on two days (an event
+    stamped just after midnight with the previous day's salt).
+
+    Users alone (the common question) hash-aggregate (dims, day, userHash) first, then count
+    the pairs: no sort, so no spill to disk however many rows a bucket holds. `day` is the
+    UTC day expression (a constant for buckets inside one day)."""
+    group = ", ".join(dims) or "()"
+    if users and not sessions:
+        inner = (
+            f"SELECT {''.join(f'{d}, ' for d in dims)}{day} AS day, user_hash, count(*) AS n "
+            f"FROM events WHERE {where} GROUP BY {''.join(f'{d}, ' for d in dims)}day, user_hash"
+        )
+        return (
+            f"SELECT {''.join(f'{d}, ' for d in dims)}sum(n)::bigint AS events, count(*) AS users "
+            f"FROM ({inner}) AS pairs GROUP BY {group} HAVING count(*) > 0"
+        )
+    columns = "count(*) AS events"
+    if users:
+        columns += f", count(DISTINCT ({day}, user_hash)) AS users"
+    if sessions:
+        columns += ", count(DISTINCT session_id) AS sessions"
+    return f"SELECT {''.join(f'{d}, ' for d in dims)}{columns} FROM events WHERE {where} GROUP BY {group} HAVING count(*) > 0"
 
 
 async def fetch_stats_buckets(
@@ -176,18 +201,25 @@ async def fetch_stats_buckets(
     sessions: bool,
     max_rows: int,
 ) -> list[StatsRow]:
-    """One row per (bucket, group) with events, and when asked users and sessions."""
+    """One row per (bucket, group) with events, and when asked users and sessions.
+
+    The buckets between the first and last matching event are generated, and each is
+    counted by its own index range scan (LATERAL): the work per bucket stays small and in
+    memory, and the planner never has to guess how many buckets a time expression makes.
+    Buckets step in UTC wall time (timestamp arithmetic), whatever the session time zone."""
     dims, unit = _dims(group_by), INTERVALS[interval]
     where, params = spec.where()
     single_day = unit != "week"
-    aggregates = "count(*) AS events"
-    if users:
-        aggregates += ", count(DISTINCT user_hash) AS users" if single_day else f", {SUMMED_DAILY_USERS} AS users"
-    aggregates += ", count(DISTINCT session_id) AS sessions" if sessions else ""
-    positions = ", ".join(str(i) for i in range(1, len(dims) + 2))
+    day = "slots.lower" if single_day else "date_trunc('day', created_at, 'UTC')"
+    in_slot = f"{where} AND created_at >= slots.lower AND created_at < slots.upper"
+    aggregate = _aggregate(dims, in_slot, users=users, sessions=sessions, day=day)
     sql = (
-        f"SELECT date_trunc('{unit}', created_at, 'UTC') AS bucket{_select(dims)}, {aggregates} "
-        f"FROM events WHERE {where} GROUP BY {positions} ORDER BY 1{_order(dims)} LIMIT :limit"
+        f"WITH bounds AS (SELECT date_trunc('{unit}', min(created_at), 'UTC') AT TIME ZONE 'UTC' AS lo, "
+        f"max(created_at) AT TIME ZONE 'UTC' AS hi FROM events WHERE {where}), "
+        f"slots AS (SELECT g.t AT TIME ZONE 'UTC' AS lower, (g.t + interval '{STEPS[unit]}') AT TIME ZONE 'UTC' AS upper "
+        f"FROM bounds, generate_series(bounds.lo, bounds.hi, interval '{STEPS[unit]}') AS g(t)) "
+        f"SELECT slots.lower AS bucket, counted.* FROM slots CROSS JOIN LATERAL ({aggregate}) AS counted "
+        f"ORDER BY 1{_order(dims)} LIMIT :limit"
     )
     result = (await conn.execute(text(sql), {**params, "limit": max_rows + 1})).all()
     if len(result) > max_rows:
@@ -219,14 +251,8 @@ async def fetch_stats_totals(
     """The `top` groups by events over the whole window (ties by group, byte order)."""
     dims = _dims(group_by)
     where, params = spec.where()
-    group = ", ".join(dims) or "()"
-    aggregates = "count(*) AS events"
-    aggregates += f", {SUMMED_DAILY_USERS} AS users" if users else ""
-    aggregates += ", count(DISTINCT session_id) AS sessions" if sessions else ""
-    sql = (
-        f"SELECT {', '.join([*dims, aggregates])} FROM events WHERE {where} GROUP BY {group} "
-        f"HAVING count(*) > 0 ORDER BY events DESC{_order(dims)} LIMIT :top"
-    )
+    aggregate = _aggregate(dims, where, users=users, sessions=sessions, day="date_trunc('day', created_at, 'UTC')")
+    sql = f"SELECT * FROM ({aggregate}) AS totals ORDER BY events DESC{_order(dims)} LIMIT :top"
     result = (await conn.execute(text(sql), {**params, "top": top})).all()
     return [
         StatsRow(
