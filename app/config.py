@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=30, ge=1, le=10_000)
     graphql_max_tokens: int = Field(default=2_000, ge=10, le=1_000_000)
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=64 * 1024 * 1024)
+    stats_parallelism: int = Field(default=2, ge=1, le=16)
 
     @field_validator(
         "jwt_algorithms",

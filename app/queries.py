@@ -18,15 +18,16 @@ is one scan of the matching rows.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 EVENT_COLUMNS = (
     "id, created_at, app_name, event_type, route, entity_type, entity_id, user_hash, "
@@ -51,6 +52,12 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 class QueryInputError(ValueError):
     """Input the caller must change; `str()` says how."""
+
+
+def too_many_buckets(max_rows: int) -> QueryInputError:
+    return QueryInputError(
+        f"more than {max_rows} buckets: narrow the time window, use a coarser interval or fewer groupBy dimensions"
+    )
 
 
 @dataclass(frozen=True)
@@ -125,16 +132,21 @@ class Cursor:
             raise QueryInputError("`after` is not a cursor returned by this API") from None
 
 
-async def fetch_events_page(
-    conn: AsyncConnection, spec: EventFilterSpec, first: int, after: Cursor | None
-) -> tuple[list[Any], bool]:
-    """Up to `first` rows newest first after `after`, and whether more follow."""
+def events_page_query(spec: EventFilterSpec, first: int, after: Cursor | None) -> tuple[str, dict[str, Any]]:
     where, params = spec.where()
     if after is not None:
         where += " AND created_at <= :c_at AND (created_at < :c_at OR id < :c_id)"
         params.update(c_at=after.created_at, c_id=after.id)
     sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY created_at DESC, id DESC LIMIT :limit"
-    rows = list((await conn.execute(text(sql), {**params, "limit": first + 1})).all())
+    return sql, {**params, "limit": first + 1}
+
+
+async def fetch_events_page(
+    conn: AsyncConnection, spec: EventFilterSpec, first: int, after: Cursor | None
+) -> tuple[list[Any], bool]:
+    """Up to `first` rows newest first after `after`, and whether more follow."""
+    sql, params = events_page_query(spec, first, after)
+    rows = list((await conn.execute(text(sql), params)).all())
     return rows[:first], len(rows) > first
 
 
@@ -163,7 +175,10 @@ def _select(columns: list[str]) -> str:
 STEPS = {"hour": "1 hour", "day": "1 day", "week": "7 days"}
 
 
-def _aggregate(dims: list[str], where: str, *, users: bool, sessions: bool, day: str) -> str:
+DAY_OF_EVENT = "date_trunc('day', created_at, 'UTC')"
+
+
+def _aggregate(dims: list[str], where: str, *, users: bool, sessions: bool, day: str | None) -> str:
     """SELECT dims, events[, users][, sessions] over rows matching `where`, grouped by dims.
 
     `users` counts distinct (UTC day, userHash) pairs: the sum over days of each day's
@@ -172,23 +187,46 @@ def _aggregate(dims: list[str], where: str, *, users: bool, sessions: bool, day:
 
     Users alone (the common question) hash-aggregate (dims, day, userHash) first, then count
     the pairs: no sort, so no spill to disk however many rows a bucket holds. `day` is the
-    UTC day expression (a constant for buckets inside one day)."""
+    UTC day expression, None for buckets inside one day."""
     group = ", ".join(dims) or "()"
     if users and not sessions:
-        inner = (
-            f"SELECT {''.join(f'{d}, ' for d in dims)}{day} AS day, user_hash, count(*) AS n "
-            f"FROM events WHERE {where} GROUP BY {''.join(f'{d}, ' for d in dims)}day, user_hash"
-        )
+        keys = "".join(f"{d}, " for d in dims) + ("" if day is None else f"{day}, ")
+        inner = f"SELECT {keys}user_hash, count(*) AS n FROM events WHERE {where} GROUP BY {keys}user_hash"
         return (
             f"SELECT {''.join(f'{d}, ' for d in dims)}sum(n)::bigint AS events, count(*) AS users "
             f"FROM ({inner}) AS pairs GROUP BY {group} HAVING count(*) > 0"
         )
     columns = "count(*) AS events"
     if users:
-        columns += f", count(DISTINCT ({day}, user_hash)) AS users"
+        columns += ", count(DISTINCT user_hash) AS users" if day is None else f", count(DISTINCT ({day}, user_hash)) AS users"
     if sessions:
         columns += ", count(DISTINCT session_id) AS sessions"
     return f"SELECT {''.join(f'{d}, ' for d in dims)}{columns} FROM events WHERE {where} GROUP BY {group} HAVING count(*) > 0"
+
+
+def stats_buckets_query(
+    spec: EventFilterSpec, group_by: list[str], interval: str, *, users: bool, sessions: bool, max_rows: int
+) -> tuple[str, dict[str, Any]]:
+    """One row per (bucket, group) with events, and when asked users and sessions.
+
+    The buckets between the first and last matching event are generated, and each is
+    counted by its own index range scan (LATERAL): the work per bucket stays small and in
+    memory, and the planner never has to guess how many buckets a time expression makes.
+    Buckets step in UTC wall time (timestamp arithmetic), whatever the session time zone."""
+    dims, unit = _dims(group_by), INTERVALS[interval]
+    where, params = spec.where()
+    day = None if unit != "week" else DAY_OF_EVENT
+    in_slot = f"{where} AND created_at >= slots.lower AND created_at < slots.upper"
+    aggregate = _aggregate(dims, in_slot, users=users, sessions=sessions, day=day)
+    sql = (
+        f"WITH bounds AS (SELECT date_trunc('{unit}', min(created_at), 'UTC') AT TIME ZONE 'UTC' AS lo, "
+        f"max(created_at) AT TIME ZONE 'UTC' AS hi FROM events WHERE {where}), "
+        f"slots AS (SELECT g.t AT TIME ZONE 'UTC' AS lower, (g.t + interval '{STEPS[unit]}') AT TIME ZONE 'UTC' AS upper "
+        f"FROM bounds, generate_series(bounds.lo, bounds.hi, interval '{STEPS[unit]}') AS g(t)) "
+        f"SELECT slots.lower AS bucket, counted.* FROM slots CROSS JOIN LATERAL ({aggregate}) AS counted "
+        f"ORDER BY 1{_order(dims)} LIMIT :limit"
+    )
+    return sql, {**params, "limit": max_rows + 1}
 
 
 async def fetch_stats_buckets(
@@ -201,34 +239,16 @@ async def fetch_stats_buckets(
     sessions: bool,
     max_rows: int,
 ) -> list[StatsRow]:
-    """One row per (bucket, group) with events, and when asked users and sessions.
-
-    The buckets between the first and last matching event are generated, and each is
-    counted by its own index range scan (LATERAL): the work per bucket stays small and in
-    memory, and the planner never has to guess how many buckets a time expression makes.
-    Buckets step in UTC wall time (timestamp arithmetic), whatever the session time zone."""
-    dims, unit = _dims(group_by), INTERVALS[interval]
-    where, params = spec.where()
-    single_day = unit != "week"
-    day = "slots.lower" if single_day else "date_trunc('day', created_at, 'UTC')"
-    in_slot = f"{where} AND created_at >= slots.lower AND created_at < slots.upper"
-    aggregate = _aggregate(dims, in_slot, users=users, sessions=sessions, day=day)
-    sql = (
-        f"WITH bounds AS (SELECT date_trunc('{unit}', min(created_at), 'UTC') AT TIME ZONE 'UTC' AS lo, "
-        f"max(created_at) AT TIME ZONE 'UTC' AS hi FROM events WHERE {where}), "
-        f"slots AS (SELECT g.t AT TIME ZONE 'UTC' AS lower, (g.t + interval '{STEPS[unit]}') AT TIME ZONE 'UTC' AS upper "
-        f"FROM bounds, generate_series(bounds.lo, bounds.hi, interval '{STEPS[unit]}') AS g(t)) "
-        f"SELECT slots.lower AS bucket, counted.* FROM slots CROSS JOIN LATERAL ({aggregate}) AS counted "
-        f"ORDER BY 1{_order(dims)} LIMIT :limit"
-    )
-    result = (await conn.execute(text(sql), {**params, "limit": max_rows + 1})).all()
+    """The rows of `stats_buckets_query` (at most `max_rows`, else QueryInputError)."""
+    sql, params = stats_buckets_query(spec, group_by, interval, users=users, sessions=sessions, max_rows=max_rows)
+    result = (await conn.execute(text(sql), params)).all()
     if len(result) > max_rows:
-        raise QueryInputError(
-            f"more than {max_rows} buckets: narrow the time window, use a coarser interval or fewer groupBy dimensions"
-        )
+        raise too_many_buckets(max_rows)
+    single_day = INTERVALS[interval] != "week"
+    width = len(group_by)
     return [
         StatsRow(
-            group=tuple(row[1 : 1 + len(dims)]),
+            group=tuple(row[1 : 1 + width]),
             events=row.events,
             bucket=row.bucket,
             distinct_users=row.users if users and single_day else None,
@@ -237,6 +257,64 @@ async def fetch_stats_buckets(
         )
         for row in result
     ]
+
+
+def _earlier(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    """The earlier of two optional bounds (None = unbounded)."""
+    return b if a is None else a if b is None else min(a, b)
+
+
+def bucket_start(at: dt.datetime, unit: str) -> dt.datetime:
+    """date_trunc(unit, at, 'UTC') in Python (weeks start on Monday, as in PostgreSQL)."""
+    at = at.astimezone(dt.UTC)
+    if unit == "hour":
+        return at.replace(minute=0, second=0, microsecond=0)
+    day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day if unit == "day" else day - dt.timedelta(days=day.weekday())
+
+
+async def fetch_stats_buckets_split(
+    engine: AsyncEngine,
+    spec: EventFilterSpec,
+    group_by: list[str],
+    interval: str,
+    *,
+    users: bool,
+    sessions: bool,
+    max_rows: int,
+    parallelism: int,
+) -> list[StatsRow]:
+    """`fetch_stats_buckets` over consecutive runs of whole buckets, counted concurrently
+    on up to `parallelism` pooled connections (PostgreSQL runs each on its own core).
+    Buckets never straddle two runs, so the rows are the same as one query's."""
+    unit = INTERVALS[interval]
+    where, params = spec.where()
+    async with engine.connect() as conn:
+        first, last = (await conn.execute(text(f"SELECT min(created_at), max(created_at) FROM events WHERE {where}"), params)).one()
+    if first is None:
+        return []
+    step = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1), "week": dt.timedelta(days=7)}[unit]
+    lo = bucket_start(first, unit)
+    count = (last - lo) // step + 1
+    runs = max(1, min(parallelism, count))
+    # run i covers buckets [count*i/runs, count*(i+1)/runs); the last one is open-ended
+    starts = [lo + step * (count * i // runs) for i in range(runs)]
+    ends: list[dt.datetime | None] = [*starts[1:], None]
+    parts = [
+        replace(spec, start=max(start, spec.start or start), end=_earlier(end, spec.end))
+        for start, end in zip(starts, ends, strict=True)
+    ]
+
+    async def run(part: EventFilterSpec) -> list[StatsRow]:
+        async with engine.connect() as conn:
+            return await fetch_stats_buckets(
+                conn, part, group_by, interval, users=users, sessions=sessions, max_rows=max_rows
+            )
+
+    rows = [row for part_rows in await asyncio.gather(*(run(part) for part in parts)) for row in part_rows]
+    if len(rows) > max_rows:
+        raise too_many_buckets(max_rows)
+    return rows
 
 
 async def fetch_stats_totals(
@@ -251,7 +329,7 @@ async def fetch_stats_totals(
     """The `top` groups by events over the whole window (ties by group, byte order)."""
     dims = _dims(group_by)
     where, params = spec.where()
-    aggregate = _aggregate(dims, where, users=users, sessions=sessions, day="date_trunc('day', created_at, 'UTC')")
+    aggregate = _aggregate(dims, where, users=users, sessions=sessions, day=DAY_OF_EVENT)
     sql = f"SELECT * FROM ({aggregate}) AS totals ORDER BY events DESC{_order(dims)} LIMIT :top"
     result = (await conn.execute(text(sql), {**params, "top": top})).all()
     return [

@@ -158,16 +158,16 @@ class EventStats:
     async def buckets(self, info: Info[Context, None]) -> list[StatsBucket]:
         wanted = requested_fields(info)
         try:
-            async with info.context.services.engine.connect() as conn:
-                rows = await queries.fetch_stats_buckets(
-                    conn,
-                    self.spec,
-                    [dim.value for dim in self.group_by],
-                    self.interval.value,
-                    users=bool(wanted & {"distinctUsers", "summedDailyUsers"}),
-                    sessions="distinctSessions" in wanted,
-                    max_rows=MAX_BUCKETS,
-                )
+            rows = await queries.fetch_stats_buckets_split(
+                info.context.services.engine,
+                self.spec,
+                [dim.value for dim in self.group_by],
+                self.interval.value,
+                users=bool(wanted & {"distinctUsers", "summedDailyUsers"}),
+                sessions="distinctSessions" in wanted,
+                max_rows=MAX_BUCKETS,
+                parallelism=info.context.services.settings.stats_parallelism,
+            )
         except queries.QueryInputError as exc:
             raise bad_input(str(exc)) from None
         return [

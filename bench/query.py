@@ -215,19 +215,24 @@ async def measure(url: str, gen: Generator, runs: int) -> None:
                 report(f"events page of 100, {label}, first page", await timed(runs, page(spec, False)), baseline, 50)
                 report(f"events page of 100, {label}, deep cursor", await timed(runs, page(spec, True)), baseline, 50)
 
-            async def daily_counts(_: int) -> None:
-                spec = queries.EventFilterSpec(app_name="admin-console", event_types=("click",), start=end - dt.timedelta(days=30))
-                rows = await queries.fetch_stats_buckets(conn, spec, [], "DAY", users=False, sessions=False, max_rows=10_000)
-                assert len(rows) >= 29
+            def stats(spec: queries.EventFilterSpec, users: bool, parallelism: int) -> Callable[[int], Awaitable[Any]]:
+                async def run(_: int) -> None:  # what the eventStats resolver runs
+                    rows = await queries.fetch_stats_buckets_split(
+                        engine, spec, [], "DAY", users=users, sessions=False, max_rows=10_000, parallelism=parallelism
+                    )
+                    assert len(rows) >= (spec.end - spec.start).days - 1
 
-            report("eventStats 30-day daily counts, one app+type", await timed(runs, daily_counts), baseline, 200)
+                return run
 
-            async def daily_users(_: int) -> None:
-                spec = queries.EventFilterSpec(app_name="admin-console", start=end - dt.timedelta(days=gen.days))
-                rows = await queries.fetch_stats_buckets(conn, spec, [], "DAY", users=True, sessions=False, max_rows=10_000)
-                assert len(rows) >= gen.days - 1
-
-            report("eventStats 180-day daily distinct users, one app", await timed(max(3, runs // 3), daily_users), baseline, 1000)
+            counts = queries.EventFilterSpec(
+                app_name="admin-console", event_types=("click",), start=end - dt.timedelta(days=30), end=end
+            )
+            users = queries.EventFilterSpec(app_name="admin-console", start=end - dt.timedelta(days=gen.days), end=end)
+            for parallelism in (1, settings.stats_parallelism):
+                report(f"eventStats 30-day daily counts, one app+type (x{parallelism})",
+                       await timed(runs, stats(counts, False, parallelism)), baseline, 200)
+                report(f"eventStats 180-day daily distinct users, one app (x{parallelism})",
+                       await timed(max(5, runs // 3), stats(users, True, parallelism)), baseline, 1000)
     finally:
         await engine.dispose()
 
