@@ -88,12 +88,11 @@ class EventFilterSpec:
     def where(self) -> tuple[str, dict[str, Any]]:
         parts: list[str] = []
         params: dict[str, Any] = {}
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if value is None or field.name in ("event_types", "start", "end"):
-                continue
-            parts.append(f"{field.name} = :f_{field.name}")
-            params[f"f_{field.name}"] = value
+        for name in EQUALITY_FILTERS:  # the column is named as the field
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name} = :f_{name}")
+                params[f"f_{name}"] = value
         if self.event_types:
             if len(self.event_types) == 1:
                 parts.append("event_type = :f_event_type")
@@ -108,6 +107,9 @@ class EventFilterSpec:
             parts.append("created_at < :f_end")
             params["f_end"] = self.end
         return (" AND ".join(parts) or "TRUE"), params
+
+
+EQUALITY_FILTERS = tuple(f.name for f in fields(EventFilterSpec) if f.name not in ("event_types", "start", "end"))
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,26 @@ async def fetch_events_page(
     return rows[:first], len(rows) > first
 
 
+@dataclass(frozen=True)
+class StatsRequest:
+    """What to count: matching events, split by `group_by` (StatsDimension names) and,
+    for buckets, by `interval` (StatsInterval name); users and sessions only when asked."""
+
+    spec: EventFilterSpec
+    group_by: tuple[str, ...] = ()
+    interval: str = "DAY"
+    users: bool = False
+    sessions: bool = False
+
+    @property
+    def dims(self) -> list[str]:
+        return [DIMENSIONS[name] for name in self.group_by]
+
+    @property
+    def unit(self) -> str:
+        return INTERVALS[self.interval]
+
+
 @dataclass
 class StatsRow:
     group: tuple[str | None, ...]
@@ -160,16 +182,8 @@ class StatsRow:
     distinct_sessions: int | None = None
 
 
-def _dims(group_by: list[str]) -> list[str]:
-    return [DIMENSIONS[name] for name in group_by]
-
-
 def _order(columns: list[str]) -> str:
     return "".join(f", {column} COLLATE \"C\"" for column in columns)
-
-
-def _select(columns: list[str]) -> str:
-    return "".join(f", {column}" for column in columns)
 
 
 STEPS = {"hour": "1 hour", "day": "1 day", "week": "7 days"}
@@ -204,20 +218,18 @@ def _aggregate(dims: list[str], where: str, *, users: bool, sessions: bool, day:
     return f"SELECT {''.join(f'{d}, ' for d in dims)}{columns} FROM events WHERE {where} GROUP BY {group} HAVING count(*) > 0"
 
 
-def stats_buckets_query(
-    spec: EventFilterSpec, group_by: list[str], interval: str, *, users: bool, sessions: bool, max_rows: int
-) -> tuple[str, dict[str, Any]]:
+def stats_buckets_query(request: StatsRequest, max_rows: int) -> tuple[str, dict[str, Any]]:
     """One row per (bucket, group) with events, and when asked users and sessions.
 
     The buckets between the first and last matching event are generated, and each is
     counted by its own index range scan (LATERAL): the work per bucket stays small and in
     memory, and the planner never has to guess how many buckets a time expression makes.
     Buckets step in UTC wall time (timestamp arithmetic), whatever the session time zone."""
-    dims, unit = _dims(group_by), INTERVALS[interval]
-    where, params = spec.where()
+    dims, unit = request.dims, request.unit
+    where, params = request.spec.where()
     day = None if unit != "week" else DAY_OF_EVENT
     in_slot = f"{where} AND created_at >= slots.lower AND created_at < slots.upper"
-    aggregate = _aggregate(dims, in_slot, users=users, sessions=sessions, day=day)
+    aggregate = _aggregate(dims, in_slot, users=request.users, sessions=request.sessions, day=day)
     sql = (
         f"WITH bounds AS (SELECT date_trunc('{unit}', min(created_at), 'UTC') AT TIME ZONE 'UTC' AS lo, "
         f"max(created_at) AT TIME ZONE 'UTC' AS hi FROM events WHERE {where}), "
@@ -229,31 +241,22 @@ def stats_buckets_query(
     return sql, {**params, "limit": max_rows + 1}
 
 
-async def fetch_stats_buckets(
-    conn: AsyncConnection,
-    spec: EventFilterSpec,
-    group_by: list[str],
-    interval: str,
-    *,
-    users: bool,
-    sessions: bool,
-    max_rows: int,
-) -> list[StatsRow]:
+async def fetch_stats_buckets(conn: AsyncConnection, request: StatsRequest, max_rows: int) -> list[StatsRow]:
     """The rows of `stats_buckets_query` (at most `max_rows`, else QueryInputError)."""
-    sql, params = stats_buckets_query(spec, group_by, interval, users=users, sessions=sessions, max_rows=max_rows)
+    sql, params = stats_buckets_query(request, max_rows)
     result = (await conn.execute(text(sql), params)).all()
     if len(result) > max_rows:
         raise too_many_buckets(max_rows)
-    single_day = INTERVALS[interval] != "week"
-    width = len(group_by)
+    single_day = request.unit != "week"
+    width = len(request.group_by)
     return [
         StatsRow(
             group=tuple(row[1 : 1 + width]),
             events=row.events,
             bucket=row.bucket,
-            distinct_users=row.users if users and single_day else None,
-            summed_daily_users=row.users if users else None,
-            distinct_sessions=row.sessions if sessions else None,
+            distinct_users=row.users if request.users and single_day else None,
+            summed_daily_users=row.users if request.users else None,
+            distinct_sessions=row.sessions if request.sessions else None,
         )
         for row in result
     ]
@@ -274,20 +277,12 @@ def bucket_start(at: dt.datetime, unit: str) -> dt.datetime:
 
 
 async def fetch_stats_buckets_split(
-    engine: AsyncEngine,
-    spec: EventFilterSpec,
-    group_by: list[str],
-    interval: str,
-    *,
-    users: bool,
-    sessions: bool,
-    max_rows: int,
-    parallelism: int,
+    engine: AsyncEngine, request: StatsRequest, max_rows: int, parallelism: int
 ) -> list[StatsRow]:
     """`fetch_stats_buckets` over consecutive runs of whole buckets, counted concurrently
     on up to `parallelism` pooled connections (PostgreSQL runs each on its own core).
     Buckets never straddle two runs, so the rows are the same as one query's."""
-    unit = INTERVALS[interval]
+    spec, unit = request.spec, request.unit
     where, params = spec.where()
     async with engine.connect() as conn:
         first, last = (await conn.execute(text(f"SELECT min(created_at), max(created_at) FROM events WHERE {where}"), params)).one()
@@ -301,15 +296,13 @@ async def fetch_stats_buckets_split(
     starts = [lo + step * (count * i // runs) for i in range(runs)]
     ends: list[dt.datetime | None] = [*starts[1:], None]
     parts = [
-        replace(spec, start=max(start, spec.start or start), end=_earlier(end, spec.end))
+        replace(request, spec=replace(spec, start=max(start, spec.start or start), end=_earlier(end, spec.end)))
         for start, end in zip(starts, ends, strict=True)
     ]
 
-    async def run(part: EventFilterSpec) -> list[StatsRow]:
+    async def run(part: StatsRequest) -> list[StatsRow]:
         async with engine.connect() as conn:
-            return await fetch_stats_buckets(
-                conn, part, group_by, interval, users=users, sessions=sessions, max_rows=max_rows
-            )
+            return await fetch_stats_buckets(conn, part, max_rows)
 
     rows = [row for part_rows in await asyncio.gather(*(run(part) for part in parts)) for row in part_rows]
     if len(rows) > max_rows:
@@ -317,27 +310,19 @@ async def fetch_stats_buckets_split(
     return rows
 
 
-async def fetch_stats_totals(
-    conn: AsyncConnection,
-    spec: EventFilterSpec,
-    group_by: list[str],
-    top: int,
-    *,
-    users: bool,
-    sessions: bool,
-) -> list[StatsRow]:
+async def fetch_stats_totals(conn: AsyncConnection, request: StatsRequest, top: int) -> list[StatsRow]:
     """The `top` groups by events over the whole window (ties by group, byte order)."""
-    dims = _dims(group_by)
-    where, params = spec.where()
-    aggregate = _aggregate(dims, where, users=users, sessions=sessions, day=DAY_OF_EVENT)
+    dims = request.dims
+    where, params = request.spec.where()
+    aggregate = _aggregate(dims, where, users=request.users, sessions=request.sessions, day=DAY_OF_EVENT)
     sql = f"SELECT * FROM ({aggregate}) AS totals ORDER BY events DESC{_order(dims)} LIMIT :top"
     result = (await conn.execute(text(sql), {**params, "top": top})).all()
     return [
         StatsRow(
             group=tuple(row[: len(dims)]),
             events=row.events,
-            summed_daily_users=row.users if users else None,
-            distinct_sessions=row.sessions if sessions else None,
+            summed_daily_users=row.users if request.users else None,
+            distinct_sessions=row.sessions if request.sessions else None,
         )
         for row in result
     ]

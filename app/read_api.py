@@ -66,16 +66,10 @@ class EventFilter:
     to: dt.datetime | None = strawberry.field(default=None, description="exclusive; no offset = UTC")
 
     def spec(self) -> queries.EventFilterSpec:
-        values: dict[str, Any] = {
-            name: getattr(self, name)
-            for name in (
-                "app_name", "route", "entity_type", "entity_id", "device_type",
-                "browser_family", "os_family", "session_id", "user_hash",
-            )
-        }
+        equal = {name: getattr(self, name) for name in queries.EQUALITY_FILTERS}
         types = tuple(self.event_types) if self.event_types else None
         try:
-            return queries.EventFilterSpec(**values, event_types=types, start=self.from_, end=self.to)
+            return queries.EventFilterSpec(**equal, event_types=types, start=self.from_, end=self.to)
         except queries.QueryInputError as exc:
             raise bad_input(str(exc)) from None
 
@@ -154,19 +148,18 @@ class EventStats:
     group_by: list[StatsDimension]
     spec: strawberry.Private[queries.EventFilterSpec]
 
+    def request(self, *, users: bool, sessions: bool) -> queries.StatsRequest:
+        group_by = tuple(dim.value for dim in self.group_by)
+        return queries.StatsRequest(self.spec, group_by, self.interval.value, users=users, sessions=sessions)
+
     @strawberry.field(description="ordered by start, then group")
     async def buckets(self, info: Info[Context, None]) -> list[StatsBucket]:
         wanted = requested_fields(info)
+        request = self.request(users=bool(wanted & {"distinctUsers", "summedDailyUsers"}), sessions="distinctSessions" in wanted)
+        settings = info.context.services.settings
         try:
             rows = await queries.fetch_stats_buckets_split(
-                info.context.services.engine,
-                self.spec,
-                [dim.value for dim in self.group_by],
-                self.interval.value,
-                users=bool(wanted & {"distinctUsers", "summedDailyUsers"}),
-                sessions="distinctSessions" in wanted,
-                max_rows=MAX_BUCKETS,
-                parallelism=info.context.services.settings.stats_parallelism,
+                info.context.services.engine, request, MAX_BUCKETS, settings.stats_parallelism
             )
         except queries.QueryInputError as exc:
             raise bad_input(str(exc)) from None
@@ -188,15 +181,9 @@ class EventStats:
         if not 1 <= top <= MAX_TOP:
             raise bad_input(f"top must be between 1 and {MAX_TOP}")
         wanted = requested_fields(info)
+        request = self.request(users="summedDailyUsers" in wanted, sessions="distinctSessions" in wanted)
         async with info.context.services.engine.connect() as conn:
-            rows = await queries.fetch_stats_totals(
-                conn,
-                self.spec,
-                [dim.value for dim in self.group_by],
-                top,
-                users="summedDailyUsers" in wanted,
-                sessions="distinctSessions" in wanted,
-            )
+            rows = await queries.fetch_stats_totals(conn, request, top)
         return [
             StatsTotal(
                 group=groups(self.group_by, row.group),

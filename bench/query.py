@@ -216,10 +216,10 @@ async def measure(url: str, gen: Generator, runs: int) -> None:
                 report(f"events page of 100, {label}, deep cursor", await timed(runs, page(spec, True)), baseline, 50)
 
             def stats(spec: queries.EventFilterSpec, users: bool, parallelism: int) -> Callable[[int], Awaitable[Any]]:
+                request = queries.StatsRequest(spec, interval="DAY", users=users)
+
                 async def run(_: int) -> None:  # what the eventStats resolver runs
-                    rows = await queries.fetch_stats_buckets_split(
-                        engine, spec, [], "DAY", users=users, sessions=False, max_rows=10_000, parallelism=parallelism
-                    )
+                    rows = await queries.fetch_stats_buckets_split(engine, request, 10_000, parallelism)
                     assert len(rows) >= (spec.end - spec.start).days - 1
 
                 return run

@@ -93,19 +93,11 @@ async def raw_rows(url: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
-def bucket_start(at: dt.datetime, interval: str) -> dt.datetime:
-    at = at.astimezone(dt.UTC)
-    if interval == "HOUR":
-        return at.replace(minute=0, second=0, microsecond=0)
-    day = at.replace(hour=0, minute=0, second=0, microsecond=0)
-    return day if interval == "DAY" else day - dt.timedelta(days=day.weekday())
-
-
 def recount(rows: list[Any], group_by: list[str], interval: str) -> tuple[list[dict], list[dict]]:
     """Expected buckets and totals, counted in Python from the raw rows."""
     per_bucket: dict[tuple, list[Any]] = defaultdict(list)
     for row in rows:
-        key = (bucket_start(row["created_at"], interval), *(row[COLUMNS[d]] for d in group_by))
+        key = (queries.bucket_start(row["created_at"], interval.lower()), *(row[COLUMNS[d]] for d in group_by))
         per_bucket[key].append(row)
 
     def summed_daily(members: list[Any]) -> int:
@@ -245,11 +237,9 @@ async def test_filtered_app_and_type_window_queries_use_indexes(stats_db: str) -
         queries.events_page_query(window, 100, cursor),
         queries.events_page_query(queries.EventFilterSpec(app_name="admin-console"), 100, cursor),
         queries.events_page_query(queries.EventFilterSpec(), 100, cursor),
-        queries.stats_buckets_query(window, [], "DAY", users=False, sessions=False, max_rows=100),
-        queries.stats_buckets_query(window, ["ROUTE"], "HOUR", users=True, sessions=False, max_rows=100),
-        queries.stats_buckets_query(
-            replace(window, event_types=None, start=None), [], "DAY", users=True, sessions=False, max_rows=100
-        ),
+        queries.stats_buckets_query(queries.StatsRequest(window), 100),
+        queries.stats_buckets_query(queries.StatsRequest(window, ("ROUTE",), "HOUR", users=True), 100),
+        queries.stats_buckets_query(queries.StatsRequest(replace(window, event_types=None, start=None), users=True), 100),
     ]
     engine = create_async_engine(sqlalchemy_url(stats_db))
     try:
