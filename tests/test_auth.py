@@ -155,6 +155,13 @@ async def test_expired_token_rejected(auth_client: httpx.AsyncClient, app_name: 
     assert "expired" in body["errors"][0]["message"]
 
 
+async def test_not_yet_valid_token_rejected(auth_client: httpx.AsyncClient, app_name: str) -> None:
+    later = int(time.time()) + 3600
+    body = await events_as(auth_client, app_name, bearer(jwt.encode(claims(nbf=later), TEST_JWT_SECRET)))
+    assert error_code(body) == "UNAUTHENTICATED"
+    assert "not valid yet" in body["errors"][0]["message"]
+
+
 async def test_wrong_issuer_rejected(auth_client: httpx.AsyncClient, app_name: str) -> None:
     body = await events_as(auth_client, app_name, bearer(jwt.encode(claims(iss="https://evil.test/"), TEST_JWT_SECRET)))
     assert error_code(body) == "UNAUTHENTICATED"
