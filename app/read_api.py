@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from app import queries
+from app import queries, rollup
 from app.context import Context, graphql_error
 
 if TYPE_CHECKING:
@@ -156,10 +156,10 @@ class EventStats:
     async def buckets(self, info: Info[Context, None]) -> list[StatsBucket]:
         wanted = requested_fields(info)
         request = self.request(users=bool(wanted & {"distinctUsers", "summedDailyUsers"}), sessions="distinctSessions" in wanted)
-        settings = info.context.services.settings
+        settings, engine = info.context.services.settings, info.context.services.engine
         try:
-            rows = await queries.fetch_stats_buckets_split(
-                info.context.services.engine, request, MAX_BUCKETS, settings.stats_parallelism
+            rows = await rollup.stats_buckets(
+                engine, request, MAX_BUCKETS, settings.stats_parallelism, retention_days=settings.retention_days
             )
         except queries.QueryInputError as exc:
             raise bad_input(str(exc)) from None
