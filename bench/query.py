@@ -165,7 +165,7 @@ def report(name: str, samples: list[float], baseline: float | None, target: floa
     p50 = statistics.median(ordered)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     ratio = f"{p50 / baseline:8.1f}x" if baseline else "       -"
-    verdict = "" if target is None else ("  target <= %g ms: %s" % (target, "MET" if p95 <= target else "MISSED"))
+    verdict = "" if target is None else f"  target <= {target:g} ms: {'MET' if p95 <= target else 'MISSED'}"
     print(f"{name:<58} p50 {p50:9.2f} ms  p95 {p95:9.2f} ms  {ratio}{verdict}")
 
 

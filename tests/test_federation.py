@@ -9,6 +9,7 @@ other signs with a different one, so its forwarded claims must be ignored.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -18,7 +19,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -94,8 +94,6 @@ class Stack:
 def stack(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("federation")
     app = f"e2e-{uuid.uuid4().hex[:8]}"
-    import asyncio
-
     asyncio.run(insert_rows(migrated_db, [event_row(dt.datetime.now(dt.UTC), app, "export")]))
     procs: list[subprocess.Popen] = []
     try:

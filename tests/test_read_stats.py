@@ -39,9 +39,8 @@ query($filter: EventFilter, $groupBy: [StatsDimension!], $interval: StatsInterva
 }"""
 
 
-@pytest.fixture(scope="module")
-async def stats_db(pg_server: str) -> AsyncIterator[str]:
-    """A database of this module's own: the recount must see exactly the seeded rows."""
+async def seeded_database(pg_server: str) -> AsyncIterator[str]:
+    """A migrated database of its own holding exactly `seed_rows()`, dropped afterwards."""
     url = await create_database(pg_server)
     await migrate(url)
     await insert_rows(url, seed_rows())
@@ -49,6 +48,13 @@ async def stats_db(pg_server: str) -> AsyncIterator[str]:
         yield url
     finally:
         await drop_database(pg_server, url)
+
+
+@pytest.fixture(scope="module")
+async def stats_db(pg_server: str) -> AsyncIterator[str]:
+    """A database of this module's own: the recount must see exactly the seeded rows."""
+    async for url in seeded_database(pg_server):
+        yield url
 
 
 @pytest.fixture

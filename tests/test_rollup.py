@@ -13,10 +13,9 @@ import httpx
 import pytest
 
 from app.db import asyncpg_dsn
-from app.migrations import migrate
-from tests.conftest import asgi_client, create_database, drop_database, gql, make_settings
+from tests.conftest import asgi_client, gql, make_settings
 from tests.seed import event_row, insert_rows
-from tests.test_read_stats import matches, raw_rows, recount, seed_rows
+from tests.test_read_stats import matches, raw_rows, recount, seeded_database
 
 QUERY = """query($filter: EventFilter, $groupBy: [StatsDimension!], $interval: StatsInterval) {
   eventStats(filter: $filter, groupBy: $groupBy, interval: $interval) {
@@ -27,13 +26,8 @@ QUERY = """query($filter: EventFilter, $groupBy: [StatsDimension!], $interval: S
 
 @pytest.fixture
 async def rollup_db(pg_server: str) -> AsyncIterator[str]:
-    url = await create_database(pg_server)
-    await migrate(url)
-    await insert_rows(url, seed_rows())
-    try:
+    async for url in seeded_database(pg_server):
         yield url
-    finally:
-        await drop_database(pg_server, url)
 
 
 @pytest.fixture
