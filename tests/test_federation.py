@@ -102,6 +102,7 @@ def stack(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         env.update(
             DATABASE_URL=migrated_db, SIGNALS_DATA_DIR=str(tmp / "data"), SIGNALS_JWT_SECRET=TEST_JWT_SECRET,
             SIGNALS_SALT_SECRET=TEST_SALT_SECRET, SIGNALS_GATEWAY_HMAC_SECRET=HMAC_SECRET,
+            SIGNALS_TRUSTED_PROXIES="127.0.0.1",  # the gateway: its X-Forwarded-For is believed
         )
         subgraph = f"http://127.0.0.1:{port}/graphql"
         procs.append(
