@@ -20,6 +20,7 @@ from typing import Any
 import jwt
 
 from app.config import Settings
+from app.jwks import JwksCache, JwksUnavailable
 
 ADMIN_ROLE = "admin"
 
@@ -41,7 +42,10 @@ class Principal:
 
 
 def read_claim_path(claims: dict[str, Any], path: str) -> Any:
-    """`realm_access.roles` -> claims["realm_access"]["roles"]; None when absent."""
+    """`realm_access.roles` -> claims["realm_access"]["roles"]; None when absent.
+    A claim whose own name holds dots (`https://example.com/roles`) is found as is."""
+    if path in claims:
+        return claims[path]
     value: Any = claims
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:
@@ -67,36 +71,61 @@ def principal_from_claims(claims: dict[str, Any], settings: Settings, secret: by
     return Principal(key=key, roles=roles_from_claims(claims, settings.jwt_roles_claim))
 
 
-class JwtVerifier:
-    """Verifies bearer tokens with the configured key material."""
+# Token algorithm family -> the JWK key type that may verify it. HS* never reaches the
+# JWKS (only the configured shared secret verifies HS tokens), so a public key can never
+# be used as an HMAC secret, and a symmetric ("oct") JWK never verifies anything.
+_KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 
-    def __init__(self, settings: Settings, hs_secret: str | None) -> None:
+
+class JwtVerifier:
+    """Verifies bearer tokens with the configured key material.
+
+    HS* tokens verify only against `SIGNALS_JWT_SECRET`; RS*/PS*/ES*/EdDSA tokens only
+    against a JWKS key of the matching type (and matching `alg` when the JWK names one).
+    """
+
+    def __init__(self, settings: Settings, hs_secret: str | None, jwks: JwksCache | None = None) -> None:
         self.settings = settings
         self.hs_secret = hs_secret
-        self._jwks: jwt.PyJWKClient | None = None
         self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        if settings.jwt_jwks_url:
-            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300, timeout=5)
+        self.jwks = jwks
+        if jwks is None and settings.jwt_jwks_url:
+            self.jwks = JwksCache(
+                settings.jwt_jwks_url,
+                ttl_seconds=settings.jwt_jwks_cache_seconds,
+                min_refresh_seconds=settings.jwt_jwks_min_refresh_seconds,
+            )
 
     @property
     def configured(self) -> bool:
-        return self.hs_secret is not None or self._jwks is not None
+        return self.hs_secret is not None or self.jwks is not None
 
-    def _key_for(self, token: str, algorithm: str) -> Any:
+    async def _key_for(self, header: dict[str, Any], algorithm: str) -> Any:
         if algorithm.startswith("HS"):
             if self.hs_secret is None:
                 raise AuthError(f"algorithm {algorithm} is not accepted here")
             return self.hs_secret
-        if self._jwks is None:
+        if self.jwks is None:
             raise AuthError(f"algorithm {algorithm} is not accepted here")
+        kid = header.get("kid")
         try:
-            return self._jwks.get_signing_key_from_jwt(token).key
-        except jwt.PyJWKClientError as exc:
-            raise AuthError(f"no signing key for this token: {exc}") from None
+            jwk = await self.jwks.get(kid if isinstance(kid, str) else None)
+        except JwksUnavailable as exc:
+            raise AuthError(str(exc)) from None
+        if jwk is None:
+            raise AuthError("no signing key matches the token's kid")
+        if jwk.get("kty") != _KEY_TYPES.get(algorithm[:2]) or jwk.get("alg", algorithm) != algorithm:
+            raise AuthError(f"the signing key does not fit algorithm {algorithm}")
+        if jwk.get("use", "sig") != "sig":
+            raise AuthError("the signing key is not for signatures")
+        try:
+            return jwt.PyJWK(jwk, algorithm=algorithm).key
+        except jwt.PyJWTError:
+            raise AuthError("the signing key is unusable") from None
 
     VERIFIED_CACHE_SIZE = 4096
 
-    def verify(self, token: str) -> dict[str, Any]:
+    async def verify(self, token: str) -> dict[str, Any]:
         """Claims of a valid token. A token already verified (same bytes, so same signature)
         is answered from a bounded memo whose expiry is re-checked on every use."""
         claims = self._verified.get(token)
@@ -105,23 +134,26 @@ class JwtVerifier:
                 self._verified.move_to_end(token)
                 return claims
             del self._verified[token]
-        claims = self._verify_signature_and_claims(token)
+        claims = await self._verify_signature_and_claims(token)
         if isinstance(claims.get("exp"), int | float):
             self._verified[token] = claims
             if len(self._verified) > self.VERIFIED_CACHE_SIZE:
                 self._verified.popitem(last=False)
         return claims
 
-    def _verify_signature_and_claims(self, token: str) -> dict[str, Any]:
+    async def _verify_signature_and_claims(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise AuthError("malformed token") from None
-        algorithm = str(header.get("alg", ""))
-        if algorithm not in self.settings.jwt_algorithms:
+        algorithm = header.get("alg")
+        if not isinstance(algorithm, str) or algorithm not in self.settings.jwt_algorithms:
             raise AuthError(f"algorithm {algorithm or 'none'} is not allowed")
-        key = self._key_for(token, algorithm)
-        options = {"require": ["exp", "sub"], "verify_aud": self.settings.jwt_audience is not None}
+        key = await self._key_for(header, algorithm)
+        required = ["exp", "sub"]
+        required += ["iss"] if self.settings.jwt_issuer else []
+        required += ["aud"] if self.settings.jwt_audience else []
+        options: Any = {"require": required, "verify_aud": self.settings.jwt_audience is not None}
         try:
             return jwt.decode(
                 token,
@@ -146,6 +178,19 @@ class JwtVerifier:
             raise AuthError("token signature or format is invalid") from None
 
 
+def check_time_claims(claims: dict[str, Any], leeway: int) -> None:
+    """exp/nbf of claims that arrive already verified (forwarded by a gateway)."""
+    now = time.time()
+    for name in ("exp", "nbf"):
+        value = claims.get(name)
+        if value is not None and not isinstance(value, (int, float)):
+            raise AuthError(f"forwarded claim {name} is not a number")
+    if claims.get("exp") is not None and claims["exp"] < now - leeway:
+        raise AuthError("forwarded token expired")
+    if claims.get("nbf") is not None and claims["nbf"] > now + leeway:
+        raise AuthError("forwarded token is not valid yet")
+
+
 def bearer_token(authorization: str | None) -> str | None:
     if not authorization:
         return None
@@ -157,8 +202,6 @@ def bearer_token(authorization: str | None) -> str | None:
 
 def issue_token(secret: str, *, subject: str, roles: list[str], ttl_seconds: int = 86_400, **claims: Any) -> str:
     """An HS256 token (development helper and tests)."""
-    import time
-
     now = int(time.time())
     payload = {"sub": subject, "roles": roles, "iat": now, "exp": now + ttl_seconds, **claims}
     return jwt.encode(payload, secret, algorithm="HS256")

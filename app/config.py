@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     jwt_algorithms: CommaList = ["HS256", "RS256", "ES256"]
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=600)
     gateway_hmac_secret: SecretStr | None = None
+    jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    jwt_jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
 
     # --- ingest allowlists ----------------------------------------------------------
     allowed_apps: CommaList = []
@@ -105,6 +107,11 @@ class Settings(BaseSettings):
     # --- GraphQL --------------------------------------------------------------------
     graphiql: bool | None = None
     introspection: bool | None = None
+    graphql_max_depth: int = Field(default=12, ge=1, le=100)
+    graphql_max_aliases: int = Field(default=30, ge=1, le=10_000)
+    graphql_max_tokens: int = Field(default=2_000, ge=10, le=1_000_000)
+    max_body_bytes: int = Field(default=65_536, ge=1_024, le=64 * 1024 * 1024)
+    stats_parallelism: int = Field(default=2, ge=1, le=16)
 
     @field_validator(
         "jwt_algorithms",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,10 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.extensions import SchemaExtension
 
-from app.auth import AuthError, JwtVerifier, Principal, bearer_token, principal_from_claims
+from app.auth import AuthError, JwtVerifier, Principal, bearer_token, check_time_claims, principal_from_claims
 from app.config import Settings
+from app.gateway import JWT_EXTENSION, forwarded_claims
+from app.logs import get_logger
 from app.secrets import SaltSecret
+
+log = get_logger("signals.auth")
 
 
 @dataclass
@@ -33,32 +39,49 @@ def graphql_error(message: str, code: str, **extensions: Any) -> StrawberryGraph
 
 @dataclass
 class Context:
+    """Per request. `authenticate()` runs once per operation (the `Authenticate` schema
+    extension calls it with the operation's own query, variables and extensions); after
+    that `principal`, `require_user()` and `require_admin()` answer from its result."""
+
     request: Request
     response: Response | None
     services: Services
-    body_extensions: dict[str, Any] = field(default_factory=dict)
+    auth_source: str | None = None  # "bearer" | "gateway" once authenticated
     _principal: Principal | None = None
     _auth_error: str | None = None
-    _resolved: bool = False
 
-    def _resolve(self) -> None:
-        if self._resolved:
-            return
-        self._resolved = True
+    async def authenticate(
+        self,
+        query: str | None = None,
+        variables: dict[str, Any] | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
+        self._principal, self._auth_error, self.auth_source = None, None, None
+        settings = self.services.settings
         try:
-            token = bearer_token(self.request.headers.get("authorization"))
-            if token is None:
-                return
-            if not self.services.verifier.configured:
-                raise AuthError("this service has no JWT verification configured")
-            claims = self.services.verifier.verify(token)
-            self._principal = principal_from_claims(claims, self.services.settings, self.services.subject_key)
+            secret = settings.gateway_hmac_secret
+            claims = forwarded_claims(
+                secret.get_secret_value().encode() if secret else None, query, variables, extensions
+            )
+            if claims is not None:
+                check_time_claims(claims, settings.jwt_leeway_seconds)
+                self.auth_source = "gateway"
+            else:
+                if extensions and JWT_EXTENSION in extensions:
+                    log.warning("forwarded JWT claims ignored: no valid gateway signature")
+                token = bearer_token(self.request.headers.get("authorization"))
+                if token is None:
+                    return
+                if not self.services.verifier.configured:
+                    raise AuthError("this service has no JWT verification configured")
+                claims = await self.services.verifier.verify(token)
+                self.auth_source = "bearer"
+            self._principal = principal_from_claims(claims, settings, self.services.subject_key)
         except AuthError as exc:
-            self._auth_error = str(exc)
+            self._principal, self.auth_source, self._auth_error = None, None, str(exc)
 
     @property
     def principal(self) -> Principal | None:
-        self._resolve()
         return self._principal
 
     def require_user(self) -> Principal:
@@ -72,3 +95,13 @@ class Context:
         if not principal.is_admin:
             raise graphql_error("the admin role is required", "FORBIDDEN")
         return principal
+
+
+class Authenticate(SchemaExtension):
+    """Authenticates each operation before it is validated or executed."""
+
+    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+        ec = self.execution_context
+        if isinstance(ec.context, Context):
+            await ec.context.authenticate(ec.query, ec.variables, ec.operation_extensions)
+        yield

@@ -167,6 +167,7 @@ class FastTrack:
             return False
         services = request.app.state.services
         context = Context(request=request, response=None, services=services)
+        await context.authenticate(payload["query"], variables, None)  # bearer only: no extensions here
         try:
             results = await Ingest.of(services).track(context, inputs)
         except StrawberryGraphQLError:

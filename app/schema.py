@@ -11,17 +11,15 @@ from typing import Any
 
 import strawberry
 from sqlalchemy import text
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from app.config import Settings
 from app.context import Context
+from app.hardening import schema_extensions
 from app.ingest_schema import IngestMutation
-
-EVENT_COLUMNS = (
-    "id, created_at, app_name, event_type, route, entity_type, entity_id, user_hash, "
-    "session_id, device_type, browser_family, os_family, client_event_id, description"
-)
+from app.queries import EVENT_COLUMNS
+from app.read_api import ReadQuery
 
 
 @strawberry.federation.type(keys=["id"], description="One recorded interaction (admin-readable).")
@@ -77,7 +75,7 @@ async def load_event(context: Context, event_id: str) -> Event | None:
 
 
 @strawberry.type
-class Query:
+class Query(ReadQuery):
     @strawberry.field(description="One event by id (admin only).")
     async def event(self, info: Info[Context, None], id: strawberry.ID) -> Event | None:  # noqa: A002
         info.context.require_admin()
@@ -89,10 +87,10 @@ class Mutation(IngestMutation):
     pass
 
 
-def build_schema() -> strawberry.federation.Schema:
+def build_schema(settings: Settings | None = None) -> strawberry.federation.Schema:
     return strawberry.federation.Schema(
         query=Query,
         mutation=Mutation,
         federation_version="2.5",
-        extensions=[ParserCache(maxsize=256), ValidationCache(maxsize=256)],
+        extensions=schema_extensions(settings),
     )

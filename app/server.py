@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -19,6 +20,7 @@ from app.config import Settings, dev_secret
 from app.context import Context, Services
 from app.db import Database, is_ready
 from app.fastpath import FastTrack
+from app.hardening import BodySizeLimit
 from app.ingest import Ingest
 from app.logs import get_logger
 from app.metrics import metrics_endpoint
@@ -105,11 +107,12 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> Starlette:
             await asyncio.to_thread(database.stop_server)
             log.info("signals stopped")
 
-    graphql = SignalsGraphQL(build_schema(), graphql_ide="graphiql" if settings.graphiql_enabled else None)
+    graphql = SignalsGraphQL(build_schema(settings), graphql_ide="graphiql" if settings.graphiql_enabled else None)
     routes: list[Any] = [
         Route("/graphql", FastTrack(graphql, graphql.schema._schema), methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

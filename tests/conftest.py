@@ -7,6 +7,7 @@ second time against the machine's PostgreSQL 15 that way). Nothing here is mocke
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
@@ -106,14 +107,21 @@ def settings(migrated_db: str, tmp_path: Path) -> Settings:
     return make_settings(migrated_db, tmp_path)
 
 
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """Real HTTP requests through the ASGI app, with its lifespan running."""
+@contextlib.asynccontextmanager
+async def asgi_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Real HTTP requests through the ASGI app built from `settings`, its lifespan running."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 51515))
         async with httpx.AsyncClient(transport=transport, base_url="http://admin.example.test") as http:
             yield http
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Real HTTP requests through the ASGI app, with its lifespan running."""
+    async with asgi_client(settings) as http:
+        yield http
 
 
 def token(*, roles: list[str] | None = None, subject: str = "user-42", secret: str = TEST_JWT_SECRET, **claims: object) -> str:
@@ -142,4 +150,4 @@ def captured_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-__all__ = ["PROJECT_ROOT", "gql", "token", "make_settings", "create_database", "drop_database"]
+__all__ = ["PROJECT_ROOT", "asgi_client", "gql", "token", "make_settings", "create_database", "drop_database"]
