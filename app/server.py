@@ -23,6 +23,7 @@ from app.metrics import metrics_endpoint
 from app.migrations import migrate
 from app.schema import build_schema
 from app.secrets import SaltSecret
+from app.web import web_routes
 
 log = get_logger("signals.server")
 
@@ -95,5 +96,6 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
+        *web_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
