@@ -18,7 +18,8 @@
 // - Unsent events are also kept in sessionStorage (per tab) when `persist` is on (default),
 //   so the next page load in the same tab sends what an unload could not.
 
-const MUTATION =
+/** The one operation the tracker sends. */
+export const TRACK_MUTATION =
   "mutation SignalsTrack($inputs: [TrackEventInput!]!) { trackEvents(inputs: $inputs) " +
   "{ status accepted reason retryable message eventId clientEventId } }";
 
@@ -301,7 +302,7 @@ async function send(batch, tokenOrPromise) {
   try {
     const token = await tokenOrPromise;
     const inputs = batch.map((e) => ({ ...e.input, appName: config.appName }));
-    const body = JSON.stringify({ query: MUTATION, variables: { inputs } });
+    const body = JSON.stringify({ query: TRACK_MUTATION, variables: { inputs } });
     const headers = { "content-type": "application/json" };
     if (token) headers.authorization = `Bearer ${token}`;
     for (const e of batch) e.attempts += 1;
@@ -354,6 +355,7 @@ async function handleResponse(response, batch) {
     const result = results.find((r) => r && r.clientEventId === event.input.clientEventId) || results[i];
     if (result && result.retryable) {
       retry.push(event);
+      report(new Error(`signals: event ${event.input.clientEventId} not stored yet (${result.reason}), will retry`), [event]);
       return;
     }
     if (result && result.status === "DROPPED") report(new Error(`signals: event dropped (${result.reason}): ${result.message || ""}`), [event]);

@@ -67,7 +67,11 @@ async function render() {
     const laptop = await readDashboard(b.page);
     const shots = options.shots;
     if (shots) await b.page.screenshot({ path: path.join(shots, "dashboard-laptop.png"), fullPage: true });
-    if (options.docs) await b.page.screenshot({ path: options.docs, fullPage: true });
+    if (options.docs) {
+      // The README picture: everything down to the first rows of the newest events.
+      const height = await b.page.evaluate(() => Math.round(document.querySelector("#newest").getBoundingClientRect().top + window.scrollY + 260));
+      await b.page.screenshot({ path: options.docs, fullPage: true, clip: { x: 0, y: 0, width: 1280, height } });
+    }
     await b.page.setViewportSize({ width: 390, height: 844 });
     await b.page.waitForTimeout(300); // the charts re-render for the narrow width
     const phone = await b.page.evaluate(() => ({

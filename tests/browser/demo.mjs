@@ -4,6 +4,8 @@
 //   node tests/browser/demo.mjs dead     <base> <token> --dead=PORT      API down: page keeps working;
 //                                                                        then the same tab recovers
 //   node tests/browser/demo.mjs pagehide <base> <token>                  click, leave at once: unload flush
+//   node tests/browser/demo.mjs burst    <base> <token> --clicks=N       N quick clicks in one batch; waits
+//                                                                        until every event is answered
 import path from "node:path";
 import { emit, main, openBrowser, parseArgs } from "./lib.mjs";
 
@@ -104,8 +106,22 @@ async function pagehideScenario() {
   }
 }
 
+async function burstScenario() {
+  const b = await openBrowser();
+  try {
+    await open(b.page, demoUrl({ flushMs: "100", retryMs: "300", attempts: "12" }));
+    const ids = [];
+    for (let i = 0; i < Number(options.clicks || 5); i++) ids.push(await click(b.page, "export"));
+    const results = [];
+    for (const id of ids) results.push(await answered(b.page, id));
+    emit({ ids, results, ...(await pageFacts(b.page)), errors: b.errors });
+  } finally {
+    await b.close();
+  }
+}
+
 main(async () => {
-  const scenarios = { click: clickScenario, dead: deadScenario, pagehide: pagehideScenario };
+  const scenarios = { click: clickScenario, dead: deadScenario, pagehide: pagehideScenario, burst: burstScenario };
   if (!scenarios[scenario] || !base || !token) throw new Error(`usage: demo.mjs ${Object.keys(scenarios).join("|")} <base-url> <token> [--options]`);
   await scenarios[scenario]();
 });

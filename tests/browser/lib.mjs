@@ -1,5 +1,6 @@
 // Shared helpers for the browser scripts: launch Debian's Chromium through playwright-core
 // (no downloaded browser), collect page errors, print one JSON result line.
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -15,6 +16,21 @@ const FLAGS = [
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ];
 
+/**
+ * The User-Agent of the same Chromium run with a screen. Headless Chromium announces itself
+ * as "HeadlessChrome", which the service's bot filter (crawlerdetect) rightly drops; these
+ * tests stand in for a person's browser, so they present the ordinary string.
+ */
+function personUserAgent() {
+  let major = "156";
+  try {
+    major = /(\d+)\./.exec(execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }))[1];
+  } catch (_) {
+    // keep the default
+  }
+  return `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
+}
+
 /** `--name=value` options after the positional arguments. */
 export function parseArgs(argv = process.argv.slice(2)) {
   const positional = [];
@@ -29,14 +45,18 @@ export function parseArgs(argv = process.argv.slice(2)) {
 
 /** A fresh browser with an empty profile; `errors` collects uncaught page errors. */
 export async function openBrowser({ viewport = { width: 1280, height: 900 }, timezoneId = "UTC" } = {}) {
+  const userAgent = personUserAgent();
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "signals-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: FLAGS,
+    // The browser-wide flag, not only playwright's per-page override: requests that outlive
+    // their page (fetch keepalive on pagehide) are sent with the browser's own User-Agent.
+    args: [...FLAGS, `--user-agent=${userAgent}`],
     viewport,
     timezoneId,
     locale: "en-US",
+    userAgent,
   });
   const errors = [];
   const consoleErrors = [];

@@ -203,7 +203,11 @@ function ensureOption(select, value) {
   if (value && ![...select.options].some((o) => o.value === value)) select.append(new Option(value, value));
 }
 
-const groupLabel = (group) => group.map((g) => (g.value == null || g.value === "" ? "(none)" : g.value)).join(" · ") || "all";
+function groupLabel(group) {
+  if (!group.length) return "all";
+  if (group.every((g) => g.value == null || g.value === "")) return "(none)";
+  return group.map((g) => (g.value == null || g.value === "" ? "–" : g.value)).join(" · ");
+}
 
 function renderPickers(data, f) {
   const apps = $("f-app");

@@ -18,8 +18,10 @@ const log = (text, kind = "info") => {
   li.className = kind;
   li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
   $("log").prepend(li);
-  $("pending").textContent = String(pending());
 };
+setInterval(() => {
+  $("pending").textContent = String(pending());
+}, 250);
 
 const config = {
   appName: q.get("app") || "admin-console",
