@@ -8,11 +8,13 @@ Chromium through playwright-core, and returns the JSON lines it printed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,9 @@ import pytest
 import uvicorn
 
 from app.config import PROJECT_ROOT, Settings
+from app.migrations import migrate
 from app.server import create_app
+from tests.conftest import create_database, drop_database
 
 BROWSER_DIR = PROJECT_ROOT / "tests" / "browser"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -92,6 +96,28 @@ def skip_unless_served(sdl: str, needs: dict[str, str]) -> None:
     missing = [f"{text!r} ({part})" for text, part in needs.items() if text not in sdl]
     if missing:
         pytest.skip("the served schema lacks " + ", ".join(missing) + "; these tests run once that branch is merged")
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(pg_server: str) -> AsyncIterator[str]:
+    """A fresh migrated database of the module's own (seeded rows stay out of other tests)."""
+    url = await create_database(pg_server)
+    try:
+        await migrate(url)
+        yield url
+    finally:
+        await drop_database(pg_server, url)  # also when migrating failed
+
+
+async def serve(settings: Settings, needs: dict[str, str]) -> LiveServer:
+    """A started LiveServer, or a skip (server stopped) when its schema lacks `needs`."""
+    server = await LiveServer(settings).start()
+    try:
+        skip_unless_served(await served_sdl(server.url), needs)
+    except BaseException:
+        await server.stop()
+        raise
+    return server
 
 
 async def graphql_post(base_url: str, query: str, variables: dict[str, Any], token: str) -> dict[str, Any]:

@@ -24,9 +24,8 @@ import asyncpg
 import pytest
 
 from app.db import asyncpg_dsn
-from app.migrations import migrate
-from tests.browser_harness import ARTIFACTS, LiveServer, graphql_post, run_script, served_sdl, skip_unless_served, start_script
-from tests.conftest import create_database, drop_database, make_settings, token
+from tests.browser_harness import ARTIFACTS, LiveServer, graphql_post, migrated_database, run_script, serve, start_script
+from tests.conftest import make_settings, token
 
 NEEDS = {"eventStats(": "read API, issue 4", "EventConnection": "read API, issue 4", "distinctUsers": "read API, issue 4"}
 APP = "admin-console"
@@ -35,7 +34,12 @@ DAYS = 14
 ROUTES = ["/orders", "/orders/:id", "/customers", "/invoices", "/reports/revenue"]
 TYPES = {"view": 6, "click": 4, "search": 2, "export": 1}  # relative frequencies
 ENTITIES = [("order", "ord_1001"), ("order", "ord_1002"), ("customer", "cus_77"), ("invoice", "inv_5"), (None, None)]
-DEVICES = [("desktop", "Chrome", "Windows"), ("desktop", "Firefox", "Mac OS X"), ("mobile", "Mobile Safari", "iOS"), ("tablet", "Chrome Mobile", "Android")]
+DEVICES = [
+    ("desktop", "Chrome", "Windows"),
+    ("desktop", "Firefox", "Mac OS X"),
+    ("mobile", "Mobile Safari", "iOS"),
+    ("tablet", "Chrome Mobile", "Android"),
+]
 
 INSERT = """
 INSERT INTO events (created_at, app_name, event_type, route, entity_type, entity_id, user_hash, session_id,
@@ -114,33 +118,19 @@ def seed_rows(last_day: dt.date) -> Seeded:
 
 @pytest.fixture(scope="module")
 async def seeded_db(pg_server: str) -> AsyncIterator[tuple[str, Seeded]]:
-    url = await create_database(pg_server)
-    await migrate(url)
     seeded = seed_rows(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        await conn.executemany(INSERT, seeded.rows)
-    finally:
-        await conn.close()
-    try:
+    async with migrated_database(pg_server) as url:
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            await conn.executemany(INSERT, seeded.rows)
+        finally:
+            await conn.close()
         yield url, seeded
-    finally:
-        await drop_database(pg_server, url)
-
-
-async def serve(db_url: str, tmp: Path) -> LiveServer:
-    server = await LiveServer(make_settings(db_url, tmp)).start()
-    try:
-        skip_unless_served(await served_sdl(server.url), NEEDS)
-    except BaseException:
-        await server.stop()
-        raise
-    return server
 
 
 @pytest.fixture(scope="module")
 async def live(seeded_db: tuple[str, Seeded], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    server = await serve(seeded_db[0], tmp_path_factory.mktemp("dashboard"))
+    server = await serve(make_settings(seeded_db[0], tmp_path_factory.mktemp("dashboard")), NEEDS)
     try:
         yield server
     finally:
@@ -155,7 +145,9 @@ def number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-async def test_dashboard_shows_the_seeded_daily_totals_and_distinct_users(live: LiveServer, seeded_db: tuple[str, Seeded]) -> None:
+async def test_dashboard_shows_the_seeded_daily_totals_and_distinct_users(
+    live: LiveServer, seeded_db: tuple[str, Seeded]
+) -> None:
     _, seeded = seeded_db
     window = {"from": seeded.first_day.isoformat(), "to": seeded.last_day.isoformat()}
     docs = os.environ.get("SIGNALS_DOCS_SCREENSHOT")
@@ -167,14 +159,8 @@ async def test_dashboard_shows_the_seeded_daily_totals_and_distinct_users(live: 
     assert shown["errors"] == [] and shown["consoleErrors"] == []
 
     # What the API says for the same filter.
-    stats = (
-        await graphql_post(
-            live.url,
-            STATS,
-            {"filter": {"appName": APP, "from": f"{window['from']}T00:00:00Z", "to": f"{seeded.last_day + dt.timedelta(days=1)}T00:00:00Z"}},
-            admin_token(),
-        )
-    )["eventStats"]
+    api_filter = {"appName": APP, "from": f"{window['from']}T00:00:00Z", "to": f"{seeded.last_day + dt.timedelta(days=1)}T00:00:00Z"}
+    stats = (await graphql_post(live.url, STATS, {"filter": api_filter}, admin_token()))["eventStats"]
     api_events = {b["start"][:10]: b["events"] for b in stats["buckets"]}
     api_users = {b["start"][:10]: b["distinctUsers"] for b in stats["buckets"]}
 
@@ -239,7 +225,7 @@ async def test_dashboard_says_so_when_the_api_goes_down(
     seeded_db: tuple[str, Seeded], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     _, seeded = seeded_db
-    server = await serve(seeded_db[0], tmp_path_factory.mktemp("down"))
+    server = await serve(make_settings(seeded_db[0], tmp_path_factory.mktemp("down")), NEEDS)
     script = await start_script(
         "dashboard.mjs", "api-down", server.url, admin_token(), shots=str(ARTIFACTS),
         **{"from": seeded.first_day.isoformat(), "to": seeded.last_day.isoformat()},

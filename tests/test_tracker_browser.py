@@ -11,15 +11,13 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
 
 from app.db import asyncpg_dsn
-from app.migrations import migrate
-from tests.browser_harness import ARTIFACTS, LiveServer, free_port, run_script, served_sdl, skip_unless_served
-from tests.conftest import create_database, drop_database, make_settings, token
+from tests.browser_harness import ARTIFACTS, LiveServer, free_port, migrated_database, run_script, serve
+from tests.conftest import make_settings, token
 
 NEEDS = {"trackEvents(": "ingest, issue 3"}
 ROW_COLUMNS = "app_name, event_type, route, entity_type, entity_id, session_id, client_event_id, description"
@@ -27,27 +25,13 @@ ROW_COLUMNS = "app_name, event_type, route, entity_type, entity_id, session_id, 
 
 @pytest.fixture(scope="module")
 async def tracker_db(pg_server: str) -> AsyncIterator[str]:
-    url = await create_database(pg_server)
-    await migrate(url)
-    try:
+    async with migrated_database(pg_server) as url:
         yield url
-    finally:
-        await drop_database(pg_server, url)
-
-
-async def serve(db_url: str, tmp: Any, **overrides: object) -> LiveServer:
-    server = await LiveServer(make_settings(db_url, tmp, **overrides)).start()
-    try:
-        skip_unless_served(await served_sdl(server.url), NEEDS)
-    except BaseException:
-        await server.stop()
-        raise
-    return server
 
 
 @pytest.fixture(scope="module")
 async def live(tracker_db: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    server = await serve(tracker_db, tmp_path_factory.mktemp("tracker"))
+    server = await serve(make_settings(tracker_db, tmp_path_factory.mktemp("tracker")), NEEDS)
     try:
         yield server
     finally:
@@ -135,7 +119,7 @@ async def test_leaving_the_page_flushes_pending_events(live: LiveServer, tracker
 async def test_rate_limited_events_are_retried_with_the_same_id_and_stored_once(
     tracker_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    server = await serve(tracker_db, tmp_path_factory.mktemp("limited"), rate_limit="3/2second")
+    server = await serve(make_settings(tracker_db, tmp_path_factory.mktemp("limited"), rate_limit="3/2second"), NEEDS)
     try:
         result = await run_script("demo.mjs", "burst", server.url, token(roles=["member"], subject="demo-burst"), clicks="5")
     finally:
