@@ -59,7 +59,8 @@ function readDashboard(page) {
 }
 
 async function render() {
-  // A browser far from UTC: the page must still count UTC days.
+  // A browser behind UTC: a UTC midnight is the previous day there, so a bucket's day shown
+  // in local time would land a day off. The page must count UTC days.
   const b = await openBrowser({ timezoneId: "America/Los_Angeles" });
   try {
     await b.page.goto(dashboardUrl(token));

@@ -30,7 +30,10 @@ function dayRange(from, to) {
   return days;
 }
 
-const dayOf = (isoDateTime) => new Date(isoDateTime).toISOString().slice(0, 10);
+// API timestamps are UTC; one without a zone designator is read as UTC too (never local time).
+const asUtc = (iso) => new Date(/(Z|[+-]\d\d:?\d\d)$/i.test(iso) ? iso : `${iso}Z`);
+const dayOf = (iso) => asUtc(iso).toISOString().slice(0, 10);
+const utcText = (iso) => asUtc(iso).toISOString().replace("T", " ").slice(0, 19);
 
 // ---- filters <-> URL <-> form ---------------------------------------------------------
 
@@ -374,7 +377,7 @@ function appendEvents(connection) {
   $("more").hidden = !state.cursor;
   fillTable($("newest").querySelector("table"), ["Time (UTC)", "Event", "App", "Route", "Entity", "Device", "Session", "Description"],
     state.events.map((e) => [
-      { text: e.createdAt.replace("T", " ").slice(0, 19), title: e.createdAt, className: "nowrap" },
+      { text: utcText(e.createdAt), title: e.createdAt, className: "nowrap" },
       e.eventType,
       e.appName,
       short(e.route, 40),
