@@ -116,6 +116,14 @@ async def test_leaving_the_page_flushes_pending_events(live: LiveServer, tracker
     ]
 
 
+async def test_an_opted_out_user_is_not_tracked(live: LiveServer, tracker_db: str) -> None:
+    result = await run_script("demo.mjs", "optout", live.url, token(roles=["member"], subject="demo-optout"))
+    assert result["errors"] == [] and result["clicks"] == 1  # the page works as usual
+    assert result["clientEventId"] == "" and result["pending"] == 0 and result["queued"] is None
+    assert result["requests"] == []  # not a single call to /graphql, not even on leaving
+    assert await stored_rows(tracker_db, result["sessionId"], expect=0) == []
+
+
 async def test_rate_limited_events_are_retried_with_the_same_id_and_stored_once(
     tracker_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

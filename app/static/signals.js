@@ -163,6 +163,7 @@ export function init(options) {
     config.batchSize = Math.max(1, Math.min(MAX_BATCH, Math.floor(Number(config.batchSize)) || DEFAULTS.batchSize));
     if (typeof config.appName !== "string" || !config.appName) throw new Error("signals: init() needs an appName");
     initialized = true;
+    refreshToken();
     getSessionId();
     restoreQueue();
     if (!listening && typeof addEventListener === "function") {
@@ -210,6 +211,7 @@ export function track(eventType, details) {
     if (entity && entity.id != null) input.entityId = String(entity.id);
     if (opts.description != null) input.description = JSON.parse(JSON.stringify(opts.description)); // a snapshot
     queue.push({ input, attempts: 0, notBefore: 0 });
+    refreshToken(); // an async getter has resolved by the time the page may be left
     if (queue.length > config.maxQueue) report(new Error("signals: queue full, oldest events dropped"), queue.splice(0, queue.length - config.maxQueue));
     persistQueue();
     schedule(queue.length >= config.batchSize ? 0 : config.flushIntervalMs);
@@ -239,6 +241,17 @@ function currentToken() {
   }
   lastToken = value || null;
   return lastToken;
+}
+
+/** Ask the token getter now, so that an unload flush has a recent token without waiting. */
+function refreshToken() {
+  if (!initialized) return;
+  try {
+    const token = currentToken();
+    if (token && typeof token.then === "function") token.catch((error) => report(error, []));
+  } catch (error) {
+    report(error, []);
+  }
 }
 
 /** Send what is due now. Returns a promise that never rejects. */

@@ -4,6 +4,7 @@
 //   node tests/browser/demo.mjs dead     <base> <token> --dead=PORT      API down: page keeps working;
 //                                                                        then the same tab recovers
 //   node tests/browser/demo.mjs pagehide <base> <token>                  click, leave at once: unload flush
+//   node tests/browser/demo.mjs optout   <base> <token>                  opted out: nothing is queued or sent
 //   node tests/browser/demo.mjs burst    <base> <token> --clicks=N       N quick clicks in one batch; waits
 //                                                                        until every event is answered
 import path from "node:path";
@@ -96,11 +97,31 @@ async function deadScenario() {
 async function pagehideScenario() {
   const b = await openBrowser();
   try {
-    await open(b.page, demoUrl({ flushMs: "60000" })); // no timer flush: only leaving the page sends
+    // No timer flush: only leaving the page sends. The token getter is async, and there is
+    // no time to wait for it on the way out: the tracker must already hold a recent token.
+    await open(b.page, demoUrl({ flushMs: "60000", asyncToken: "1" }));
     const clientEventId = await click(b.page, "view");
     const facts = await pageFacts(b.page);
     await b.page.goto("about:blank");
     emit({ clientEventId, ...facts, errors: b.errors });
+  } finally {
+    await b.close();
+  }
+}
+
+async function optoutScenario() {
+  const b = await openBrowser();
+  try {
+    const requests = [];
+    b.page.on("request", (request) => {
+      if (request.url().endsWith("/graphql")) requests.push(request.method());
+    });
+    await open(b.page, demoUrl({ optout: "1", flushMs: "0" }));
+    const clientEventId = await click(b.page, "export");
+    const facts = await pageFacts(b.page);
+    const pending = await b.page.evaluate(async () => (await import("/signals.js")).pending());
+    await b.page.goto("about:blank"); // pagehide: still nothing to send
+    emit({ clientEventId, pending, requests, ...facts, errors: b.errors });
   } finally {
     await b.close();
   }
@@ -121,7 +142,7 @@ async function burstScenario() {
 }
 
 main(async () => {
-  const scenarios = { click: clickScenario, dead: deadScenario, pagehide: pagehideScenario, burst: burstScenario };
+  const scenarios = { click: clickScenario, dead: deadScenario, pagehide: pagehideScenario, optout: optoutScenario, burst: burstScenario };
   if (!scenarios[scenario] || !base || !token) throw new Error(`usage: demo.mjs ${Object.keys(scenarios).join("|")} <base-url> <token> [--options]`);
   await scenarios[scenario]();
 });

@@ -1,5 +1,5 @@
 // The demo page's own code: a click counter, plus the tracker. Settings come from the URL:
-//   ?app=admin-console&endpoint=/graphql&flushMs=500&batch=20&retryMs=300&attempts=6
+//   ?app=admin-console&endpoint=/graphql&flushMs=500&batch=20&retryMs=300&attempts=6&optout=1&asyncToken=1
 //   #token=<JWT>   (kept in sessionStorage, removed from the address bar)
 import { getSessionId, init, pending, track } from "/signals.js";
 
@@ -26,7 +26,11 @@ setInterval(() => {
 const config = {
   appName: q.get("app") || "admin-console",
   endpoint: q.get("endpoint") || "/graphql",
-  getToken: () => sessionStorage.getItem("signals.demoToken"),
+  // ?asyncToken=1: the getter returns a promise, as one backed by a token refresh would
+  getToken: q.get("asyncToken") === "1"
+    ? async () => sessionStorage.getItem("signals.demoToken")
+    : () => sessionStorage.getItem("signals.demoToken"),
+  isOptedOut: () => q.get("optout") === "1", // e.g. an internal user, or a privacy setting
   flushIntervalMs: number("flushMs", 500),
   batchSize: number("batch", 20),
   retryBaseMs: number("retryMs", 1000),
