@@ -111,8 +111,8 @@ async def test_leaving_the_page_flushes_pending_events(live: LiveServer, tracker
     assert result["errors"] == []
     assert result["clientEventId"] in result["queued"]  # not sent before the page was left
     rows = await stored_rows(tracker_db, result["sessionId"], expect=1)
-    assert [(row["client_event_id"], row["event_type"], row["entity_id"]) for row in rows] == [
-        (result["clientEventId"], "view", "inv_77")
+    assert [(row["client_event_id"], row["event_type"], row["entity_id"], row["route"]) for row in rows] == [
+        (result["clientEventId"], "view", "inv_77", "/demo/:tab")  # the page's getRoute(), not its path
     ]
 
 

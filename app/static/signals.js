@@ -33,6 +33,7 @@ const DEFAULTS = {
   appName: null,
   getToken: null, // () => string | null | Promise<string | null>
   isOptedOut: null, // () => boolean, asked on every track() and before every send
+  getRoute: null, // () => string: the current route pattern ("/orders/:id"); location.pathname when unset
   batchSize: 20,
   flushIntervalMs: 2000,
   maxAttempts: 6, // sends per event before it is given up
@@ -154,7 +155,7 @@ function restoreQueue() {
 
 /**
  * Configure the tracker. Call once, early; events tracked before init() wait for it.
- * Options: endpoint, appName (required), getToken, isOptedOut, batchSize, flushIntervalMs,
+ * Options: endpoint, appName (required), getToken, isOptedOut, getRoute, batchSize, flushIntervalMs,
  * maxAttempts, retryBaseMs, retryMaxMs, maxQueue, persist, onResult, onError, debug.
  */
 export function init(options) {
@@ -203,7 +204,7 @@ export function track(eventType, details) {
     const entity = opts.entity || null;
     const input = {
       eventType,
-      route: typeof opts.route === "string" ? opts.route : typeof location !== "undefined" ? location.pathname : null,
+      route: typeof opts.route === "string" ? opts.route : currentRoute(),
       sessionId: getSessionId(),
       clientEventId: randomId(),
     };
@@ -217,6 +218,18 @@ export function track(eventType, details) {
     schedule(queue.length >= config.batchSize ? 0 : config.flushIntervalMs);
     return input.clientEventId;
   }, null);
+}
+
+function currentRoute() {
+  try {
+    if (typeof config.getRoute === "function") {
+      const route = config.getRoute();
+      if (typeof route === "string" && route) return route;
+    }
+  } catch (error) {
+    report(error, []);
+  }
+  return typeof location !== "undefined" ? location.pathname : null;
 }
 
 function schedule(delayMs) {

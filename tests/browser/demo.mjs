@@ -99,7 +99,7 @@ async function pagehideScenario() {
   try {
     // No timer flush: only leaving the page sends. The token getter is async, and there is
     // no time to wait for it on the way out: the tracker must already hold a recent token.
-    await open(b.page, demoUrl({ flushMs: "60000", asyncToken: "1" }));
+    await open(b.page, demoUrl({ flushMs: "60000", asyncToken: "1", route: "/demo/:tab" }));
     const clientEventId = await click(b.page, "view");
     const facts = await pageFacts(b.page);
     await b.page.goto("about:blank");

@@ -1,5 +1,5 @@
 // The demo page's own code: a click counter, plus the tracker. Settings come from the URL:
-//   ?app=admin-console&endpoint=/graphql&flushMs=500&batch=20&retryMs=300&attempts=6&optout=1&asyncToken=1
+//   ?app=admin-console&endpoint=/graphql&flushMs=500&batch=20&retryMs=300&attempts=6&optout=1&asyncToken=1&route=/demo/:tab
 //   #token=<JWT>   (kept in sessionStorage, removed from the address bar)
 import { getSessionId, init, pending, track } from "/signals.js";
 
@@ -31,6 +31,7 @@ const config = {
     ? async () => sessionStorage.getItem("signals.demoToken")
     : () => sessionStorage.getItem("signals.demoToken"),
   isOptedOut: () => q.get("optout") === "1", // e.g. an internal user, or a privacy setting
+  getRoute: q.get("route") ? () => q.get("route") : null, // e.g. the router's matched pattern
   flushIntervalMs: number("flushMs", 500),
   batchSize: number("batch", 20),
   retryBaseMs: number("retryMs", 1000),
