@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup node bench-ingest clean
+.PHONY: run test setup node bench-ingest bench-retention clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ run: setup
 
 test: setup node
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench-retention: setup
+	$(BIN)/python bench/retention.py
 
 clean:
 	rm -rf $(VENV) node_modules .data

@@ -1,4 +1,4 @@
-"""The `signals` command: serve, migrate, prisma, token."""
+"""The `signals` command: serve, migrate, prisma, token (+ retention, anonymise, secret: app/ops_commands.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from app.config import PROJECT_ROOT, ConfigError, Settings, load_settings
 from app.db import Database
 from app.logs import configure_logging
 from app.migrations import MigrationError, migrate
+from app.ops_commands import add_ops_commands
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -116,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--role", action="append", help="a role to grant (repeatable), e.g. --role admin")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     token.set_defaults(func=_token)
+
+    add_ops_commands(sub)
     return parser
 
 

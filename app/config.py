@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     # --- privacy hashing ----------------------------------------------------------
     salt_secret: SecretStr | None = None
     salt_secret_file: Path | None = None
+    # seconds between checks of SIGNALS_SALT_SECRET_FILE for a rotated secret (0 = SIGHUP only)
+    salt_secret_poll_seconds: float = Field(default=1.0, ge=0, le=3600)
 
     # --- auth ----------------------------------------------------------------------
     jwt_secret: SecretStr | None = None
@@ -84,6 +86,12 @@ class Settings(BaseSettings):
     # --- limits & lifecycle -----------------------------------------------------------
     rate_limit: str = "60/minute"
     retention_days: int = Field(default=180, ge=1, le=36500)
+    retention_batch_size: int = Field(default=5000, ge=1, le=1_000_000)
+    # opt-in schedules inside `signals serve` (0 = off; use cron with the CLI instead)
+    retention_interval_minutes: int = Field(default=0, ge=0, le=525_600)
+    anonymise_interval_minutes: int = Field(default=0, ge=0, le=525_600)
+    # a UTC day counts as closed (and is anonymised) only this long after its midnight
+    anonymise_grace_minutes: int = Field(default=60, ge=0, le=1440)
 
     # --- GraphQL --------------------------------------------------------------------
     graphiql: bool | None = None
@@ -156,6 +164,8 @@ class Settings(BaseSettings):
             raise _SettingProblem("SIGNALS_SALT_SECRET", "set it or SIGNALS_SALT_SECRET_FILE, not both")
         if self.salt_secret_file is not None and not self.salt_secret_file.is_file():
             raise _SettingProblem("SIGNALS_SALT_SECRET_FILE", f"{self.salt_secret_file} is not a readable file")
+        if self.salt_secret_file is not None:
+            check_secret_file(self.salt_secret_file, strict=self.env == "production")
         if self.env != "production":
             return self
         if self.salt_secret is None and self.salt_secret_file is None:
@@ -201,6 +211,25 @@ def check_secret_strength(secret: str, setting: str) -> None:
         raise _SettingProblem(setting, f"too weak: {len(raw)} bytes, need at least {MIN_SECRET_BYTES} (`signals secret generate`)")
     if len(set(raw)) < 8:
         raise _SettingProblem(setting, "too weak: too few distinct characters (`signals secret generate`)")
+
+
+def read_secret_file(path: Path) -> str:
+    """The secret in `path`, surrounding whitespace removed; a clear error when unreadable or empty."""
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _SettingProblem("SIGNALS_SALT_SECRET_FILE", f"cannot read {path}: {exc.__class__.__name__}") from None
+    if not value:
+        raise _SettingProblem("SIGNALS_SALT_SECRET_FILE", f"{path} is empty")
+    return value
+
+
+def check_secret_file(path: Path, *, strict: bool) -> str:
+    """Read the secret file; with `strict` (production) also refuse a weak secret."""
+    value = read_secret_file(path)
+    if strict:
+        check_secret_strength(value, "SIGNALS_SALT_SECRET_FILE")
+    return value
 
 
 def _env_name(field: str) -> str:

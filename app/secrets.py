@@ -12,7 +12,7 @@ import hashlib
 import threading
 from pathlib import Path
 
-from app.config import ConfigError, Settings, check_secret_strength, dev_secret
+from app.config import ConfigError, Settings, check_secret_file, dev_secret
 
 
 def fingerprint(secret: bytes) -> str:
@@ -41,12 +41,10 @@ class SaltSecret:
         if self.settings.salt_secret is not None:
             return self.settings.salt_secret.get_secret_value().encode("utf-8")
         if self.settings.salt_secret_file is not None:
-            value = self.settings.salt_secret_file.read_text(encoding="utf-8").strip()
-            if self.settings.is_production:
-                try:
-                    check_secret_strength(value, "SIGNALS_SALT_SECRET_FILE")
-                except ValueError as exc:
-                    raise ConfigError(f"configuration error: {exc}") from None
+            try:
+                value = check_secret_file(self.settings.salt_secret_file, strict=self.settings.is_production)
+            except ValueError as exc:
+                raise ConfigError(f"configuration error: {exc}") from None
             return value.encode("utf-8")
         return dev_secret(self.settings, "salt-secret").encode("utf-8")
 
@@ -57,8 +55,20 @@ class SaltSecret:
     def fingerprint(self) -> str:
         return fingerprint(self._secret)
 
+    @property
+    def description(self) -> str:
+        """Where the secret comes from, for operators (never the secret itself)."""
+        if self.settings.salt_secret is not None:
+            return "SIGNALS_SALT_SECRET (environment; restart to rotate)"
+        if self.settings.salt_secret_file is not None:
+            return f"SIGNALS_SALT_SECRET_FILE {self.settings.salt_secret_file}"
+        return f"development secret generated in {self.source}"
+
     def reload(self) -> tuple[str, str] | None:
-        """Re-read the source; return (old, new) fingerprints when the secret changed."""
+        """Re-read the source; return (old, new) fingerprints when the secret changed.
+
+        A secret the start-up checks would refuse (unreadable, empty, weak in production)
+        raises `ConfigError` and the active secret stays in place."""
         new = self._read()
         with self._lock:
             if new == self._secret:

@@ -22,8 +22,10 @@ from app.logs import get_logger
 from app.metrics import metrics_endpoint
 from app.migrations import migrate
 from app.schema import build_schema
+from app.secret_watch import SecretWatcher
 from app.secrets import SaltSecret
 from app.web import web_routes
+from jobs.schedule import start_schedules, stop_schedules
 
 log = get_logger("signals.server")
 
@@ -84,7 +86,14 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> Starlette:
                 embedded_db=database.embedded is not None,
                 salt_secret_fingerprint=services.salt_secret.fingerprint,
             )
-            yield
+            secret_watcher = SecretWatcher(services.salt_secret, settings.salt_secret_poll_seconds)
+            secret_watcher.start()
+            schedules = start_schedules(settings, url)
+            try:
+                yield
+            finally:
+                await stop_schedules(schedules)
+                await secret_watcher.stop()
         finally:
             await database.dispose()
             await asyncio.to_thread(database.stop_server)
