@@ -31,12 +31,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Signals ({settings.env}) listening on {base}", flush=True)
     print(f"  GraphQL:  {base}/graphql" + ("   (GraphiQL in a browser)" if settings.graphiql_enabled else ""), flush=True)
     print(f"  health:   {base}/healthz   ready: {base}/readyz   metrics: {base}/metrics", flush=True)
+    print(f"  browser:  {base}/dashboard/   tracker: {base}/signals.js   demo: {base}/demo/", flush=True)
     if settings.jwt_secret is None and not settings.jwt_jwks_url and not settings.is_production:
         secret = jwt_hs_secret(settings)
         assert secret is not None
         token = issue_token(secret, subject="dev-admin", roles=["admin"], ttl_seconds=7 * 86_400)
         print("  development JWT secret generated in .data/ (set SIGNALS_JWT_SECRET to use your own)", flush=True)
         print(f"  sample admin token (7 days): {token}", flush=True)
+        print(f"  dashboard: {base}/dashboard/#token={token}", flush=True)
         print(
             f"  try: curl -s {base}/graphql -H 'content-type: application/json' "
             f"-H 'authorization: Bearer {token}' -d '{{\"query\":\"{{ _service {{ sdl }} }}\"}}'",

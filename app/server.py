@@ -28,6 +28,7 @@ from app.migrations import migrate
 from app.schema import build_schema
 from app.secret_watch import SecretWatcher
 from app.secrets import SaltSecret
+from app.web import web_routes
 from jobs.schedule import start_schedules, stop_schedules
 
 log = get_logger("signals.server")
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
+        *web_routes(),
     ]
     middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
