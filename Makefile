@@ -1,12 +1,12 @@
 # The two commands of the README:
 #   make run   - set up .venv and serve on the embedded PostgreSQL (no server, no secrets)
-#   make test  - set up .venv (+ dev JS tools) and run the whole test suite
+#   make test  - set up .venv (+ dev JS tools, Debian chromium) and run the whole test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup node bench-ingest bench-retention clean
+.PHONY: run test setup node browser bench-ingest bench-retention clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,14 @@ setup: $(STAMP)
 
 node: node_modules/.package-lock.json
 
+# Debian's Chromium for the browser tests (no-op when /usr/bin/chromium exists)
+browser:
+	scripts/install-browser
+
 run: setup
 	$(BIN)/signals serve
 
-test: setup node
+test: setup node browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench-ingest: setup   # needs `wrk` (apt-get install wrk); about 1.5 minutes
