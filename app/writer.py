@@ -168,10 +168,13 @@ class GroupCommitWriter:
         server_settings = {"application_name": "signals-writer"}
         if self.settings.db_statement_timeout_ms:
             server_settings["statement_timeout"] = str(self.settings.db_statement_timeout_ms)
+        # A batch nobody waits for any more is not worth waiting on: past `write_timeout`
+        # its callers were told UNAVAILABLE and will retry, so a hung connection is dropped
+        # soon after and the next batch gets a fresh one.
         return await asyncpg.connect(
             self.dsn,
-            timeout=self.settings.db_connect_timeout,
-            command_timeout=self.settings.db_statement_timeout_ms / 1000 + 5,
+            timeout=min(self.settings.db_connect_timeout, self.timeout),
+            command_timeout=self.timeout + 1,
             server_settings=server_settings,
         )
 

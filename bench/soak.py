@@ -1,0 +1,407 @@
+"""Soak with faults: a real `signals serve`, clients that retry, and a database that goes away.
+
+    .venv/bin/python bench/soak.py                          # 60 s, database down 6 s at 27 s
+    .venv/bin/python bench/soak.py --fault stall --duration 30 --outage 5
+    bench/report                                            # the scenarios, as one table
+
+One run: an embedded PostgreSQL (or --database-url) with a fresh migrated database; the
+service (`python -m app.cli serve`, one uvicorn worker on 127.0.0.1) reaches it through
+bench/faultproxy.py. `--clients` tasks send `trackEvent` with unique clientEventIds at a
+paced total `--rate` and, as signals.js does, retry a refused event with the same id
+(backoff 50 ms doubling to 1 s) until it is acknowledged (ACCEPTED or DUPLICATE). In the
+middle the proxy cuts the database off (`cut`: connections dropped, new ones refused) or
+stalls it (`stall`: a partition, nothing answers) for `--outage` seconds. After
+`--duration` seconds no new ids are started; ids still unacknowledged keep being retried
+for at most `--drain` seconds. Then the database is read directly.
+
+Counted: requests sent; ids acknowledged; rows stored; lost (acknowledged, not stored);
+duplicated (rows beyond one per id, or an id reported ACCEPTED twice); phantom (stored,
+never acknowledged); error rate (requests not acknowledged / requests); p99 and the
+slowest answer during the outage; whether /readyz went 503 and back to 200; the server
+process's peak RSS (psutil, sampled every 100 ms). Load targets 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.auth import issue_token  # noqa: E402
+from app.db import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
+from app.migrations import migrate  # noqa: E402
+from bench.faultproxy import FaultProxy  # noqa: E402
+
+JWT_SECRET = "soak-jwt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
+SALT_SECRET = "soak-salt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+TRACK = "mutation($input: TrackEventInput!) { trackEvent(input: $input) { status reason retryable } }"
+ACKNOWLEDGED = ("ACCEPTED", "DUPLICATE")
+
+
+class KeepAliveClient:
+    """A minimal HTTP/1.1 keep-alive client for one connection: httpx spends milliseconds of
+    CPU per request, and with the server on the same two cores the load generator, not the
+    service, would set the pace."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def post_json(self, path: str, payload: object, headers: dict[str, str]) -> tuple[int, dict]:
+        """(status, parsed JSON body); raises OSError/TimeoutError/ValueError on a broken exchange."""
+        body = json.dumps(payload).encode()
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        request = (
+            f"POST {path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n{head}\r\n"
+        ).encode() + body
+        try:
+            return await asyncio.wait_for(self._exchange(request), self.timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    async def _exchange(self, request: bytes) -> tuple[int, dict]:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        assert self._reader is not None
+        self._writer.write(request)
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = next(int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:"))
+        return status, json.loads(await self._reader.readexactly(length))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.transport.abort()
+        self._reader = self._writer = None
+
+
+@dataclass
+class Result:
+    scenario: str
+    duration_s: float
+    outage_s: float
+    requests: int = 0
+    acknowledged: int = 0
+    stored: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    phantom: int = 0
+    unacknowledged_at_end: int = 0
+    refused_retryable: int = 0
+    transport_errors: int = 0
+    server_errors: int = 0
+    error_rate: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    slowest_in_outage_ms: float = 0.0
+    readyz_503_seen: bool = False
+    readyz_200_after_s: float | None = None
+    peak_rss_mb: float = 0.0
+    latencies: list[float] = field(default_factory=list, repr=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def start_server(database_url: str, port: int, data_dir: Path, write_timeout: float) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_")}
+    env.update(
+        DATABASE_URL=database_url,
+        SIGNALS_DATA_DIR=str(data_dir),
+        SIGNALS_JWT_SECRET=JWT_SECRET,
+        SIGNALS_SALT_SECRET=SALT_SECRET,
+        SIGNALS_ALLOWED_APPS="admin-console",
+        SIGNALS_ALLOWED_EVENT_TYPES="click,view",
+        SIGNALS_RATE_LIMIT="1000000/minute",
+        SIGNALS_WRITE_TIMEOUT=str(write_timeout),
+        SIGNALS_DB_CONNECT_TIMEOUT="1",
+        SIGNALS_LOG_LEVEL="WARNING",
+    )
+    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log, cwd=ROOT)
+
+
+async def wait_ready(base: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(f"{base}/readyz", timeout=2)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the server did not become ready")
+
+
+async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: Result, server_pid: int) -> dict[str, int]:
+    """Run the load; returns {clientEventId: times acknowledged as ACCEPTED}."""
+    auth = {"authorization": "Bearer " + issue_token(JWT_SECRET, subject="soak", roles=["member"], ttl_seconds=3600), "user-agent": UA}
+    prefix = f"soak-{uuid.uuid4().hex[:8]}-"
+    inserted: dict[str, int] = {}
+    acked: set[str] = set()
+    started_ids: list[str] = []
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    outage_start = t0 + (args.duration - args.outage) / 2
+    outage_end = outage_start + args.outage
+    load_end = t0 + args.duration
+    hard_end = load_end + args.drain
+    interval = args.clients / args.rate  # seconds between one client's new events
+    slowest_in_outage = 0.0
+
+    async def send(client: KeepAliveClient, event_id: str) -> bool:
+        nonlocal slowest_in_outage
+        body = {"query": TRACK, "variables": {"input": {"eventType": "click", "appName": "admin-console", "clientEventId": event_id}}}
+        sent = loop.time()
+        result.requests += 1
+        try:
+            status, answer_body = await client.post_json("/graphql", body, auth)
+        except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError):
+            result.transport_errors += 1
+            return False
+        finally:
+            took = loop.time() - sent
+            result.latencies.append(took)
+            if args.outage > 0 and outage_start <= sent < outage_end + 0.5:
+                slowest_in_outage = max(slowest_in_outage, took)
+        if status >= 500:
+            result.server_errors += 1
+            return False
+        answer = answer_body.get("data", {}) or {}
+        outcome = (answer.get("trackEvent") or {}).get("status")
+        if outcome in ACKNOWLEDGED:
+            if outcome == "ACCEPTED":
+                inserted[event_id] = inserted.get(event_id, 0) + 1
+            acked.add(event_id)
+            return True
+        result.refused_retryable += 1
+        return False
+
+    async def client_task(n: int) -> None:
+        client = KeepAliveClient("127.0.0.1", port, args.client_timeout)
+        k = 0
+        next_at = t0 + interval * n / args.clients
+        while loop.time() < load_end:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            next_at += interval
+            event_id = f"{prefix}{n}-{k}"
+            k += 1
+            started_ids.append(event_id)
+            backoff = 0.05
+            while not await send(client, event_id):
+                if loop.time() > hard_end:
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+        client.close()
+
+    async def fault_task() -> None:
+        await asyncio.sleep(max(0.0, outage_start - loop.time()))
+        getattr(proxy, args.fault)()
+        await asyncio.sleep(max(0.0, outage_end - loop.time()))
+        proxy.restore()
+
+    async def watch_readyz() -> None:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            while loop.time() < hard_end and (result.readyz_200_after_s is None or loop.time() < outage_end):
+                try:
+                    status = (await client.get("/readyz", timeout=3)).status_code
+                except httpx.TransportError:
+                    status = 0
+                now = loop.time()
+                if status == 503 and outage_start <= now:
+                    result.readyz_503_seen = True
+                if status == 200 and result.readyz_503_seen and now >= outage_end and result.readyz_200_after_s is None:
+                    result.readyz_200_after_s = round(now - outage_end, 2)
+                await asyncio.sleep(0.25)
+
+    async def watch_rss() -> None:
+        process = psutil.Process(server_pid)
+        while loop.time() < hard_end:
+            result.peak_rss_mb = max(result.peak_rss_mb, process.memory_info().rss / 2**20)
+            await asyncio.sleep(0.1)
+
+    watchers = [asyncio.create_task(watch_rss()), asyncio.create_task(watch_readyz())]
+    faults = [asyncio.create_task(fault_task())] if args.outage > 0 else []
+    await asyncio.gather(*(client_task(n) for n in range(args.clients)), *faults)
+    for task in watchers:
+        task.cancel()
+    await asyncio.gather(*watchers, return_exceptions=True)
+    result.slowest_in_outage_ms = round(slowest_in_outage * 1000, 1)
+    result.acknowledged = len(acked)
+    result.unacknowledged_at_end = len(set(started_ids) - acked)
+    return {"prefix": prefix, "acked": acked, "inserted": inserted}  # type: ignore[return-value]
+
+
+async def count_rows(database_url: str, prefix: str) -> dict[str, int]:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await conn.fetch("SELECT client_event_id, count(*) AS n FROM events WHERE client_event_id LIKE $1 GROUP BY 1", prefix + "%")
+    finally:
+        await conn.close()
+    return {row["client_event_id"]: int(row["n"]) for row in rows}
+
+
+async def create_database(server_url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    name = f"signals_soak_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> Result:
+    label = f"{args.fault} {args.outage:g}s" if args.outage > 0 else "no fault"
+    result = Result(scenario=label, duration_s=args.duration, outage_s=args.outage)
+    database_url = await create_database(server_url)
+    await migrate(database_url)
+    proxy = FaultProxy(database_url).start()
+    port = free_port()
+    data_dir = workdir / uuid.uuid4().hex[:8]
+    data_dir.mkdir()
+    server = start_server(proxy.url, port, data_dir, args.write_timeout)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_ready(base)
+        outcome = await drive(port, proxy, args, result, server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        proxy.stop()
+    stored = await count_rows(database_url, outcome["prefix"])  # type: ignore[arg-type]
+    acked: set[str] = outcome["acked"]  # type: ignore[assignment]
+    inserted: dict[str, int] = outcome["inserted"]  # type: ignore[assignment]
+    result.stored = len(stored)
+    result.lost = len(acked - set(stored))
+    result.duplicated = sum(n - 1 for n in stored.values()) + sum(n - 1 for n in inserted.values() if n > 1)
+    result.phantom = len(set(stored) - acked)
+    result.error_rate = round(1 - result.acknowledged / result.requests, 4) if result.requests else 0.0
+    result.p50_ms = round(percentile(result.latencies, 0.50) * 1000, 1)
+    result.p99_ms = round(percentile(result.latencies, 0.99) * 1000, 1)
+    result.peak_rss_mb = round(result.peak_rss_mb, 1)
+    return result
+
+
+COLUMNS = [
+    ("scenario", "scenario"), ("requests", "requests"), ("acknowledged", "acked"), ("stored", "stored"),
+    ("lost", "lost"), ("duplicated", "dup"), ("phantom", "phantom"), ("error_rate", "err rate"),
+    ("p99_ms", "p99 ms"), ("slowest_in_outage_ms", "max in outage ms"), ("readyz_503_seen", "readyz 503"),
+    ("readyz_200_after_s", "200 after s"), ("peak_rss_mb", "peak RSS MB"),
+]  # fmt: skip
+
+
+def table(results: list[Result]) -> str:
+    rows = [[label for _, label in COLUMNS]]
+    for r in results:
+        values = asdict(r)
+        rows.append([("-" if values[key] is None else f"{values[key]:.2%}" if key == "error_rate" else str(values[key])) for key, _ in COLUMNS])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (new ids)")
+    parser.add_argument("--outage", type=float, default=6.0, help="seconds the database is away, centred (0 = none)")
+    parser.add_argument("--fault", choices=["cut", "stall"], default="cut")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=400.0, help="new events per second, all clients together")
+    parser.add_argument("--drain", type=float, default=30.0, help="seconds to finish retrying after the load")
+    parser.add_argument("--write-timeout", type=float, default=2.0, help="SIGNALS_WRITE_TIMEOUT of the server")
+    parser.add_argument("--client-timeout", type=float, default=10.0)
+    parser.add_argument("--database-url", help="a PostgreSQL server to use instead of an embedded one")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    parser.add_argument("--report", action="store_true", help="run REPORT_SCENARIOS (bench/report) instead of one scenario")
+    return parser.parse_args(argv)
+
+
+def with_server(body):  # type: ignore[no-untyped-def]
+    """Run `body(server_url, workdir)` with a PostgreSQL server: --database-url or embedded."""
+
+    def runner(args: argparse.Namespace) -> object:
+        with tempfile.TemporaryDirectory(prefix="signals-soak-") as tmp:
+            workdir = Path(tmp)
+            embedded = None if args.database_url else EmbeddedPostgres(workdir / "pg")
+            server_url = args.database_url or embedded.start()  # type: ignore[union-attr]
+            try:
+                return body(server_url, workdir)
+            finally:
+                if embedded is not None:
+                    embedded.stop()
+
+    return runner
+
+
+# bench/report: a steady baseline, then the database cut off, then partitioned (about 3 min)
+REPORT_SCENARIOS = (
+    {"outage": 0.0, "duration": 30.0},
+    {"outage": 6.0, "fault": "cut"},
+    {"outage": 6.0, "fault": "stall"},
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    variants = [argparse.Namespace(**{**vars(args), **scenario}) for scenario in REPORT_SCENARIOS] if args.report else [args]
+
+    def run_all(url: str, workdir: Path) -> list[Result]:
+        results = []
+        for variant in variants:
+            print(f"running: {variant.duration:g}s at {variant.rate:g} events/s, {variant.clients} clients, "
+                  f"outage {variant.outage:g}s ({variant.fault if variant.outage else 'none'})", flush=True)  # fmt: skip
+            results.append(asyncio.run(run(variant, url, workdir)))
+        return results
+
+    results: list[Result] = with_server(run_all)(args)
+    print()
+    print(table(results))
+    if args.json:
+        for result in results:
+            print(json.dumps({k: v for k, v in asdict(result).items() if k != "latencies"}))
+    return 0 if all(r.lost == 0 and r.duplicated == 0 and r.phantom == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
