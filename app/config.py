@@ -49,6 +49,20 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     data_dir: Path = PROJECT_ROOT / ".data"
 
+    # --- HTTP server: slow and greedy clients (app/hardening.py, `signals serve`) ----------
+    # seconds from connecting (or from a request's first byte) to its complete headers; then 408
+    header_timeout: float = Field(default=10.0, gt=0, le=300)
+    # seconds from a request's headers to its complete body; then 408 REQUEST_TIMEOUT
+    body_timeout: float = Field(default=15.0, gt=0, le=600)
+    # seconds an idle keep-alive connection stays open between requests (uvicorn timeout_keep_alive)
+    keep_alive_timeout: float = Field(default=5.0, gt=0, le=3600)
+    # bytes of request line + headers: still incomplete after this many, 431 (also h11_max_incomplete_event_size)
+    max_header_bytes: int = Field(default=32_768, ge=4_096, le=1_048_576)
+    # open connections + running requests past which new requests get 503 (0 = no limit)
+    limit_concurrency: int = Field(default=1_000, ge=0, le=1_000_000)
+    # listen(2) backlog: connections the kernel queues before the server accepts them
+    backlog: int = Field(default=2_048, ge=1, le=65_535)
+
     # --- database ----------------------------------------------------------------
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
     db_pool_size: int = Field(default=10, ge=1, le=200)
