@@ -23,6 +23,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.auth import issue_token
+    from app.hardening import guarded_http_protocol
     from app.server import create_app, jwt_hs_secret
 
     host = args.host or settings.host
@@ -44,6 +45,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             f"-H 'authorization: Bearer {token}' -d '{{\"query\":\"{{ _service {{ sdl }} }}\"}}'",
             flush=True,
         )
+    limit_concurrency = settings.limit_concurrency if args.limit_concurrency is None else args.limit_concurrency
     app = create_app(settings, run_migrations=True)
     # Move the start-up heap (schema, parsers, modules: ~100k objects) out of the cyclic
     # collector's way: a full collection over it pauses every request for ~60 ms.
@@ -58,7 +60,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         server_header=False,
         log_config=None,
         timeout_graceful_shutdown=10,
-        limit_concurrency=args.limit_concurrency,
+        # slow and greedy clients (app/hardening.py, SIGNALS_HEADER_TIMEOUT, _BODY_TIMEOUT, ...)
+        http=guarded_http_protocol(settings),  # type: ignore[arg-type]
+        ws="none",  # no WebSocket routes: upgrade requests are plain HTTP requests
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
+        h11_max_incomplete_event_size=settings.max_header_bytes,  # (h11 only; the guard above counts for httptools)
+        limit_concurrency=limit_concurrency or None,
+        backlog=settings.backlog,
     )
     return 0
 
@@ -108,7 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="apply migrations, then serve GraphQL over HTTP")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--limit-concurrency", type=int, default=None, help="refuse connections past this many (503)")
+    serve.add_argument(
+        "--limit-concurrency", type=int, default=None,
+        help="answer 503 past this many open connections + running requests (default SIGNALS_LIMIT_CONCURRENCY; 0 = no limit)",
+    )
     serve.set_defaults(func=_serve)
 
     sub.add_parser("migrate", help="apply pending migrations/ (Prisma-compatible ledger)").set_defaults(func=_migrate)

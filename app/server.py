@@ -20,7 +20,7 @@ from app.config import Settings, dev_secret
 from app.context import Context, Services
 from app.db import Database, is_ready
 from app.fastpath import FastTrack
-from app.hardening import BodySizeLimit
+from app.hardening import RequestLimits
 from app.ingest import Ingest
 from app.logs import get_logger
 from app.metrics import metrics_endpoint
@@ -116,5 +116,5 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> Starlette:
         Route("/metrics", metrics_endpoint),
         *web_routes(),
     ]
-    middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
+    middleware = [Middleware(RequestLimits, max_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
