@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from app.auth import issue_token
 from app.config import PROJECT_ROOT, Settings, load_settings
 from app.db import EmbeddedPostgres, asyncpg_dsn
+from app.logs import configure_logging
 from app.migrations import migrate
 from app.server import create_app
 
@@ -142,6 +143,31 @@ async def gql(client: httpx.AsyncClient, query: str, variables: dict | None = No
     response = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers or {})
     assert response.status_code in (200, 400), response.text
     return response.json()
+
+
+class LineCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@contextlib.contextmanager
+def production_log_lines() -> Iterator[list[str]]:
+    """Every log line produced inside, rendered exactly as in production (JSON)."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging("DEBUG")
+    collector = LineCollector()
+    collector.setFormatter(root.handlers[0].formatter)
+    root.addHandler(collector)
+    try:
+        yield collector.lines
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
 
 
 @pytest.fixture

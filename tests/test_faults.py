@@ -24,7 +24,8 @@ import pytest
 
 from app.db import asyncpg_dsn
 from bench.faultproxy import FaultProxy
-from tests.conftest import asgi_client, make_settings, token
+from app.config import Settings
+from tests.conftest import asgi_client, make_settings, production_log_lines, token
 
 TRACK = """mutation($input: TrackEventInput!) {
   trackEvent(input: $input) { status reason retryable message clientEventId }
@@ -77,6 +78,16 @@ async def test_outage_answers_fast_and_retryable_then_recovers(
     proxy: FaultProxy, migrated_db: str, tmp_path: Path, fault: str
 ) -> None:
     settings = make_settings(proxy.url, tmp_path, write_timeout=WRITE_TIMEOUT, db_connect_timeout=1.0)
+    with production_log_lines() as lines:
+        await outage_and_recovery(proxy, settings, migrated_db, fault)
+    # ops see the outage once and its end once (not a line per failed batch), and no
+    # line carries the caller's User-Agent or address
+    assert sum("database writes failing" in line for line in lines) == 1, lines
+    assert sum("database writes recovered" in line for line in lines) == 1, lines
+    assert not [line for line in lines if UA in line or "203.0.113.7" in line]
+
+
+async def outage_and_recovery(proxy: FaultProxy, settings: Settings, migrated_db: str, fault: str) -> None:
     async with asgi_client(settings) as client:
         before = f"fault-before-{uuid.uuid4()}"
         assert (await track(client, before))["status"] == "ACCEPTED"

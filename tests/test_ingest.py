@@ -33,10 +33,9 @@ from starlette.applications import Starlette
 from app.config import Settings
 from app.db import asyncpg_dsn
 from app.ingest import Ingest
-from app.logs import configure_logging
 from app.migrations import migrate
 from app.server import create_app
-from tests.conftest import TEST_SALT_SECRET, gql, make_settings, token
+from tests.conftest import TEST_SALT_SECRET, gql, make_settings, production_log_lines, token
 
 HOST = "admin.example.test"
 PEER = "203.0.113.7"
@@ -62,27 +61,11 @@ TRACK_MANY = """mutation($i: [TrackEventInput!]!) {
 # --- helpers ------------------------------------------------------------------------------
 
 
-class LineCollector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
 @pytest.fixture(scope="module", autouse=True)
 def module_log_lines() -> Iterator[list[str]]:
     """Every log line this module's tests produce, rendered exactly as in production (JSON)."""
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    configure_logging("DEBUG")
-    collector = LineCollector()
-    collector.setFormatter(root.handlers[0].formatter)
-    root.addHandler(collector)
-    yield collector.lines
-    root.handlers[:], level = saved
-    root.setLevel(level)
+    with production_log_lines() as lines:
+        yield lines
 
 
 def user_headers(ua: str | None = CHROME, subject: str = SUBJECT, **extra: str) -> dict[str, str]:
