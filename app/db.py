@@ -14,6 +14,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -73,7 +75,9 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         connect_args={
             "timeout": settings.db_connect_timeout,
-            "command_timeout": max(settings.db_statement_timeout_ms / 1000 + 5, settings.db_connect_timeout),
+            # the server cancels a slow statement itself (a clear QueryCanceledError); this
+            # bound, one second later, ends a query on a connection that stopped answering
+            "command_timeout": (settings.db_statement_timeout_ms / 1000 + 1) if settings.db_statement_timeout_ms else None,
             "server_settings": server_settings,
         },
     )
@@ -92,6 +96,36 @@ async def is_ready(engine: AsyncEngine, timeout: float = 2.0) -> bool:
         return True
     except Exception:  # noqa: BLE001 - any failure means "not ready"
         return False
+
+
+UNAVAILABLE_MESSAGE = "the database is unavailable; retry later"
+STATEMENT_TIMEOUT_MESSAGE = (
+    "the database did not finish this query within SIGNALS_DB_STATEMENT_TIMEOUT_MS; narrow the request or retry later"
+)
+_CONNECTIVITY = (
+    OSError,  # refused, reset, unreachable
+    TimeoutError,  # connect or command timeout
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # the connection closed under a query
+    asyncpg.OperatorInterventionError,  # shutting down, cannot connect now
+    sa_exc.TimeoutError,  # no pooled connection within SIGNALS_DB_POOL_TIMEOUT
+)
+
+
+def unavailable_reason(error: BaseException | None) -> str | None:
+    """A message for the caller when `error` (or what it wraps) means the database could
+    not answer - down, unreachable, too slow - so retrying later can succeed; else None."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, asyncpg.QueryCanceledError):
+            return STATEMENT_TIMEOUT_MESSAGE
+        if isinstance(error, _CONNECTIVITY):
+            return UNAVAILABLE_MESSAGE
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return UNAVAILABLE_MESSAGE
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return None
 
 
 class Database:

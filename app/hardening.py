@@ -36,6 +36,7 @@ from strawberry.extensions import (
 
 from app.config import Settings
 from app.context import Authenticate
+from app.db import unavailable_reason
 from app.logs import get_logger
 
 log = get_logger("signals.hardening")
@@ -80,6 +81,30 @@ class CodedParserCache(ParserCache):
             raise
 
 
+class DatabaseUnavailable(SchemaExtension):
+    """An error raised because the database could not answer (down, unreachable, out of
+    pooled connections, past the statement timeout) reaches the caller as what it is:
+    `extensions.code` UNAVAILABLE, `retryable: true`, and a message saying what to do,
+    instead of the masked "Unexpected error". Listed after MaskErrors so it runs first on
+    the way out; the original error is still logged by Strawberry."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        result.errors = [self._rewrite(error) for error in result.errors]
+
+    @staticmethod
+    def _rewrite(error: GraphQLError) -> GraphQLError:
+        reason = unavailable_reason(error.original_error)
+        if reason is None or (error.extensions or {}).get("code"):
+            return error
+        return GraphQLError(
+            reason, nodes=error.nodes, path=error.path, extensions={"code": "UNAVAILABLE", "retryable": True}
+        )
+
+
 def schema_extensions(settings: Settings | None) -> list[Callable[[], SchemaExtension]]:
     """Extension factories (one fresh instance per request: no state shared between requests)."""
     settings = settings or Settings()
@@ -92,6 +117,7 @@ def schema_extensions(settings: Settings | None) -> list[Callable[[], SchemaExte
         lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
         lambda: ValidationCache(maxsize=256),
         lambda: MaskErrors(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
+        DatabaseUnavailable,
     ]
     if not settings.introspection_enabled:
         factories.insert(5, DisableIntrospection)

@@ -115,7 +115,7 @@ class Result:
     error_rate: float = 0.0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
-    slowest_in_outage_ms: float = 0.0
+    slowest_in_outage_ms: float | None = None
     readyz_503_seen: bool = False
     readyz_200_after_s: float | None = None
     peak_rss_mb: float = 0.0
@@ -260,7 +260,7 @@ async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: 
     for task in watchers:
         task.cancel()
     await asyncio.gather(*watchers, return_exceptions=True)
-    result.slowest_in_outage_ms = round(slowest_in_outage * 1000, 1)
+    result.slowest_in_outage_ms = round(slowest_in_outage * 1000, 1) if args.outage > 0 else None
     result.acknowledged = len(acked)
     result.unacknowledged_at_end = len(set(started_ids) - acked)
     return {"prefix": prefix, "acked": acked, "inserted": inserted}  # type: ignore[return-value]

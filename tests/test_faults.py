@@ -163,3 +163,31 @@ async def test_concurrent_load_through_an_outage_loses_and_duplicates_nothing(
     stored = {row["client_event_id"]: row["n"] for row in rows}
     assert set(stored) == set(acknowledged), "lost or phantom events"
     assert all(n == 1 for n in stored.values()), "duplicated events"
+
+
+@pytest.mark.parametrize("fault", ["cut", "stall"])
+async def test_admin_reads_during_an_outage_get_a_retryable_error_then_answers(
+    proxy: FaultProxy, tmp_path: Path, fault: str
+) -> None:
+    # bounded by configuration: a stalled pooled connection is given up after the client-side
+    # command timeout (statement timeout + 1 s), then reconnecting gets the connect timeout
+    settings = make_settings(proxy.url, tmp_path, db_connect_timeout=1.0, db_pool_timeout=1.0, db_statement_timeout_ms=2000)
+    admin = {"authorization": f"Bearer {token(roles=['admin'], subject='admin-7')}"}
+    query = {"query": "{ events(first: 1) { edges { node { id } } } }"}
+    async with asgi_client(settings) as client:
+        assert "errors" not in (await client.post("/graphql", json=query, headers=admin)).json()
+        getattr(proxy, fault)()
+        started = time.monotonic()
+        body = (await client.post("/graphql", json=query, headers=admin)).json()
+        elapsed = time.monotonic() - started
+        proxy.restore()
+        assert body["data"] is None
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "UNAVAILABLE" and error["extensions"]["retryable"] is True, error
+        assert "database" in error["message"]
+        bound = settings.db_statement_timeout_ms / 1000 + 1 + 2 * settings.db_connect_timeout + 1
+        assert elapsed < bound, f"the read took {elapsed:.1f}s during the outage"
+        deadline = time.monotonic() + 10
+        while "errors" in (answer := (await client.post("/graphql", json=query, headers=admin)).json()):
+            assert time.monotonic() < deadline, answer
+            await asyncio.sleep(0.2)
