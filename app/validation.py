@@ -61,7 +61,8 @@ PII_KEY_PARTS = (
 )  # fmt: skip
 # ... and keys made of words where one of these stands alone (`ip_country`, `client IP`, `user-ssn`).
 PII_KEY_WORDS = frozenset({"ip", "ssn", "dob", "mail", "mobile", "tel", "uid"})
-_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+# Words: split at separators, at camelCase humps and after an acronym (`clientIPHash`).
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,8 @@ def _pii_key(key: str) -> bool:
     flat = re.sub(r"[^a-z0-9]", "", key.lower())
     if flat in PII_KEYS_EXACT or any(part in flat for part in PII_KEY_PARTS):
         return True
-    return any(word.lower() in PII_KEY_WORDS for word in _WORD_SPLIT.split(key) if word)
+    words = [*_WORD_SPLIT.split(key), *re.split(r"[^a-z0-9]+", key.lower())]  # the latter: `client_iP`
+    return any(word.lower() in PII_KEY_WORDS for word in words if word)
 
 
 def _utf8(value: str) -> bool:
