@@ -86,7 +86,7 @@ def parse_entity_id_patterns(value: str) -> dict[str, re.Pattern[str]]:
         source = ENTITY_ID_ALIASES.get(pattern.lower(), pattern)
         try:
             patterns[entity_type] = re.compile(source)
-        except re.error as exc:
+        except (re.error, OverflowError, RecursionError) as exc:  # `a{4294967296}`, 2,000 nested groups
             raise ValueError(f"{entity_type}: {pattern!r} is not a valid regular expression ({exc})") from None
     return patterns
 
