@@ -5,7 +5,7 @@
 - CIDRs: when the direct peer is inside one of them, `X-Forwarded-For` is walked from the
   right, skipping addresses that are themselves trusted; the first untrusted address is the
   client. A peer outside them is the client, whatever headers it sent.
-- a hop count N: N proxies stand in front of the service; the client is the N-th address
+- a hop count N: N proxies stand in front of the service (0: none); the client is the N-th address
   from the right of `X-Forwarded-For`. Fewer entries than that means the request did not come
   through those proxies, and the peer is the client. With CIDRs as well, the peer must be
   inside them.
@@ -62,7 +62,7 @@ class ClientIpResolver:
 
     def trusts_peer(self, peer: str | None) -> bool:
         """Whether forwarded headers from this direct peer are believed."""
-        if self.hops is None and not self.networks:
+        if (self.hops is None and not self.networks) or self.hops == 0:  # "0": no proxy in front
             return False
         if self.hops is not None:
             return not self.networks or self._in_networks(parse_ip(peer or ""))
