@@ -11,11 +11,13 @@ from typing import Any
 
 import strawberry
 from sqlalchemy import text
+from strawberry.federation.schema import FederationAny
 from strawberry.scalars import JSON
 from strawberry.types import Info
+from strawberry.utils.inspect import get_func_args
 
 from app.config import Settings
-from app.context import Context
+from app.context import Context, graphql_error
 from app.hardening import schema_extensions
 from app.ingest_schema import IngestMutation
 from app.queries import EVENT_COLUMNS
@@ -87,8 +89,47 @@ class Mutation(IngestMutation):
     pass
 
 
+class SignalsSchema(strawberry.federation.Schema):
+    """The federation schema, with `_entities` refusing malformed representations.
+
+    Strawberry's resolver assumes what a gateway sends (`{__typename: "Event", id: ...}`): a
+    representation without `__typename`, naming an unknown type, not an object, or with other
+    keys than the type's `resolve_reference` takes raised KeyError/TypeError/AttributeError,
+    answered as a masked "Unexpected error" (and logged as a server fault). Such an item now
+    gets a BAD_USER_INPUT error of its own; well-formed ones resolve as before."""
+
+    def entities_resolver(self, info: Info, representations: list[FederationAny]) -> list[FederationAny]:
+        results: list[Any] = [None] * len(representations)
+        positions, valid = [], []
+        for index, representation in enumerate(representations):
+            problem = self._representation_problem(representation)
+            if problem is None:
+                positions.append(index)
+                valid.append(representation)
+            else:
+                results[index] = graphql_error(f"representations[{index}]: {problem}", "BAD_USER_INPUT")
+        for index, result in zip(positions, super().entities_resolver(info, valid), strict=True):
+            results[index] = result
+        return results  # type: ignore[return-value]
+
+    def _representation_problem(self, representation: object) -> str | None:
+        if not isinstance(representation, dict):
+            return "must be an object with __typename and the key fields"
+        type_name = representation.get("__typename")
+        type_ = self.schema_converter.type_map.get(type_name) if isinstance(type_name, str) else None
+        origin = getattr(getattr(type_, "definition", None), "origin", None)
+        resolve_reference = getattr(origin, "resolve_reference", None)
+        if resolve_reference is None:
+            return "__typename must name an entity type of this subgraph"
+        parameters = set(get_func_args(resolve_reference)) - {"info"}
+        given = set(representation) - {"__typename"}
+        if given != parameters:
+            return f"a {type_name} representation has exactly the fields {', '.join(sorted(parameters))}"
+        return None
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.federation.Schema:
-    return strawberry.federation.Schema(
+    return SignalsSchema(
         query=Query,
         mutation=Mutation,
         federation_version="2.5",
