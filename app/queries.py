@@ -80,8 +80,21 @@ class EventFilterSpec:
     def __post_init__(self) -> None:
         for name in ("start", "end"):
             value = getattr(self, name)
-            if value is not None and value.tzinfo is None:  # naive means UTC
-                object.__setattr__(self, name, value.replace(tzinfo=dt.UTC))
+            if value is None:
+                continue
+            if value.tzinfo is None:  # naive means UTC
+                value = value.replace(tzinfo=dt.UTC)
+            try:  # in UTC, which e.g. 0001-01-01T00:00+05:00 is not (year 0): asyncpg could not send it
+                object.__setattr__(self, name, value.astimezone(dt.UTC))
+            except OverflowError:
+                raise QueryInputError(f"filter.{_FILTER_NAMES[name]} is out of range in UTC") from None
+        for name in (*EQUALITY_FILTERS, "event_types"):
+            value = getattr(self, name)
+            for text in (value,) if isinstance(value, str) else value or ():
+                # PostgreSQL text holds neither NUL nor lone surrogates: such a value never matches, and
+                # sending it made the driver fail (an "Unexpected error" instead of this message)
+                if "\x00" in text or not _encodable(text):
+                    raise QueryInputError(f"filter.{_FILTER_NAMES[name]} contains a NUL character or invalid Unicode")
         if self.start is not None and self.end is not None and self.start >= self.end:
             raise QueryInputError("filter.from must be before filter.to (from is inclusive, to exclusive)")
 
@@ -110,6 +123,20 @@ class EventFilterSpec:
 
 
 EQUALITY_FILTERS = tuple(f.name for f in fields(EventFilterSpec) if f.name not in ("event_types", "start", "end"))
+_FILTER_NAMES = {  # EventFilterSpec field -> EventFilter (GraphQL) field, for messages
+    **{name: name.split("_")[0] + "".join(part.title() for part in name.split("_")[1:]) for name in EQUALITY_FILTERS},
+    "event_types": "eventTypes",
+    "start": "from",
+    "end": "to",
+}
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
