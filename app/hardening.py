@@ -22,7 +22,6 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -33,6 +32,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import Settings
 from app.context import Authenticate
@@ -137,10 +137,12 @@ def error_body(message: str, code: str, **extensions: Any) -> bytes:
     return json.dumps({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}).encode()
 
 
-async def _answer(send: Send, status: int, payload: bytes, *, close: bool = False) -> None:
+async def _answer(send: Send, status: int, payload: bytes, *, close: bool = False, retry_after: int | None = None) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     if close:
         headers.append((b"connection", b"close"))
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
@@ -229,6 +231,13 @@ BodySizeLimit = RequestLimits  # the earlier name
 
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_BUSY_MESSAGE = "the server is at its connection limit (SIGNALS_LIMIT_CONCURRENCY); retry in a moment"
+
+
+async def _service_unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+    """What a request past the concurrency limit gets (instead of uvicorn's plain-text 503);
+    the connection is closed, so the refusal also frees a slot."""
+    await _answer(send, 503, error_body(_BUSY_MESSAGE, "SERVICE_UNAVAILABLE"), close=True, retry_after=1)
 
 
 def _raw_response(status: int, payload: bytes) -> bytes:
@@ -252,7 +261,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
       closes once the body has not finished this many seconds later, instead of staying
       open for as long as the client trickles bytes.
 
-    Idle keep-alive connections are uvicorn's `timeout_keep_alive`. `signals serve` uses
+    Past uvicorn's `limit_concurrency` the 503 is GraphQL-shaped (SERVICE_UNAVAILABLE, with
+    Retry-After) and closes the connection. Idle keep-alive connections are uvicorn's
+    `timeout_keep_alive`. `signals serve` uses
     `guarded_http_protocol(settings)`, a subclass carrying the configured values."""
 
     header_timeout: float = 10.0
@@ -300,7 +311,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-        super().on_headers_complete()
+        limit = self.limit_concurrency
+        if limit is None or (len(self.connections) < limit and len(self.tasks) < limit):
+            super().on_headers_complete()
+            return
+        # past the limit: uvicorn's own check (same condition) would answer a plain-text 503
+        log.warning("concurrency limit exceeded", limit=limit, connections=len(self.connections), tasks=len(self.tasks))
+        app, self.app, self.limit_concurrency = self.app, _service_unavailable, None
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app, self.limit_concurrency = app, limit
 
     def on_message_complete(self) -> None:
         self._body_done = True
