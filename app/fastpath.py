@@ -3,8 +3,8 @@ per-request machinery (~300 us of a ~500 us request, see README "Ingest benchmar
 
 A POST to /graphql whose JSON body holds a document that is exactly one mutation with one
 `trackEvent(input: $var)` or `trackEvents(inputs: $var)` field selecting plain result
-fields (aliases and `__typename` allowed; no fragments, directives or literal arguments)
-is answered here. Each distinct document is parsed and validated once by graphql-core
+fields (aliases and `__typename` allowed, at most 16 selections, 2,000 characters and 200
+tokens; no fragments, directives or literal arguments) is answered here. Each distinct document is parsed and validated once by graphql-core
 against the app's own schema and kept as a small plan (bounded cache); variables are
 coerced by graphql-core on every request, and the input built by the same `from_input`
 hook Strawberry uses; the events then go through the same `Ingest.track` pipeline.
@@ -34,6 +34,12 @@ from app.context import Context
 from app.ingest import EventInput, Ingest, TrackResult
 
 PLAN_CACHE_SIZE = 256
+# A plain trackEvent document is a few dozen tokens. Anything bigger goes to Strawberry,
+# whose token, alias and depth limits then refuse it: the fast path must never be the
+# cheaper way to make the server parse, validate or remember a large document.
+PLAN_MAX_QUERY_CHARS = 2_000
+PLAN_MAX_TOKENS = 200
+PLAN_MAX_SELECTIONS = 2 * 8  # the eight result fields, each at most twice on average
 ROOT_FIELDS = {"trackEvent": "input", "trackEvents": "inputs"}
 
 
@@ -80,12 +86,13 @@ class Plan:
 
 
 def make_plan(schema: GraphQLSchema, query: str, operation_name: str | None) -> Plan | None:
-    """A plan when `query` is a plain trackEvent/trackEvents mutation, else None."""
-    try:
-        document = parse(query)
-    except GraphQLError:
+    """A plan when `query` is a small, valid, plain trackEvent/trackEvents mutation, else None
+    (checked shape first, validation last: a refused document costs little)."""
+    if len(query) > PLAN_MAX_QUERY_CHARS:
         return None
-    if validate(schema, document):
+    try:
+        document = parse(query, no_location=True, max_tokens=PLAN_MAX_TOKENS)
+    except GraphQLError:
         return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(operations) != 1 or len(document.definitions) != 1:
@@ -103,10 +110,15 @@ def make_plan(schema: GraphQLSchema, query: str, operation_name: str | None) -> 
     if len(arguments) != 1 or not isinstance(arguments[0].value, VariableNode):
         return None
     fields: list[tuple[str, str]] = []
-    for selection in root.selection_set.selections if root.selection_set else ():
+    result_selections = root.selection_set.selections if root.selection_set else ()
+    if len(result_selections) > PLAN_MAX_SELECTIONS:
+        return None
+    for selection in result_selections:
         if not isinstance(selection, FieldNode) or selection.directives or selection.name.value not in RESULT_FIELDS:
             return None
         fields.append(((selection.alias or selection.name).value, selection.name.value))
+    if validate(schema, document):
+        return None
     return Plan(
         operation=operation,
         response_key=(root.alias or root.name).value,
@@ -126,6 +138,8 @@ class FastTrack:
         self.answered = 0  # requests answered here (tests and curiosity)
 
     def plan(self, query: str, operation_name: str | None) -> Plan | None:
+        if len(query) > PLAN_MAX_QUERY_CHARS:
+            return None  # not ours, and not worth a cache entry
         key = f"{operation_name or ''}\x00{query}"
         if key in self._plans:
             self._plans.move_to_end(key)
