@@ -44,6 +44,11 @@ def parse_ip(value: str) -> IPAddress | None:
     return address
 
 
+def is_hop_count(item: str) -> bool:
+    """`2` is a number of trusted hops; `²` or `٢` are not (str.isdigit() says they are)."""
+    return item.isascii() and item.isdigit()
+
+
 def header_entries(values: Iterable[str]) -> list[str]:
     """All comma-separated entries of a (possibly repeated) header, in order."""
     return [entry.strip() for value in values for entry in value.split(",") if entry.strip()]
@@ -52,9 +57,9 @@ def header_entries(values: Iterable[str]) -> list[str]:
 class ClientIpResolver:
     def __init__(self, trusted: Sequence[str]) -> None:
         self.networks: tuple[IPNetwork, ...] = tuple(
-            ipaddress.ip_network(item, strict=False) for item in trusted if not item.isdigit()
+            ipaddress.ip_network(item, strict=False) for item in trusted if not is_hop_count(item)
         )
-        hops = [int(item) for item in trusted if item.isdigit()]
+        hops = [int(item) for item in trusted if is_hop_count(item)]
         self.hops: int | None = max(hops) if hops else None
 
     def _in_networks(self, address: IPAddress | None) -> bool:

@@ -168,8 +168,10 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
+        from app.client_ip import is_hop_count
+
         for item in value:
-            if item.isdigit():
+            if is_hop_count(item):
                 continue  # a number of trusted hops
             try:
                 ipaddress.ip_network(item, strict=False)

@@ -29,6 +29,7 @@ def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ({"SIGNALS_RETENTION_DAYS": "-3"}, "SIGNALS_RETENTION_DAYS", "greater than or equal"),
         ({"SIGNALS_RATE_LIMIT": "lots"}, "SIGNALS_RATE_LIMIT", "not a rate limit"),
         ({"SIGNALS_TRUSTED_PROXIES": "10.0.0.0/8,banana"}, "SIGNALS_TRUSTED_PROXIES", "banana"),
+        ({"SIGNALS_TRUSTED_PROXIES": "\u00b2"}, "SIGNALS_TRUSTED_PROXIES", "neither a CIDR"),  # isdigit() but no number
         ({"SIGNALS_JWT_ALGORITHMS": "none"}, "SIGNALS_JWT_ALGORITHMS", "never allowed"),
         ({"SIGNALS_SALT_SECRET_FILE": "/nonexistent/secret"}, "SIGNALS_SALT_SECRET_FILE", "not a readable file"),
     ],
