@@ -287,6 +287,16 @@ async def create_database(server_url: str) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
+async def drop_database(server_url: str, database_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    conn = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> Result:
     label = f"{args.fault} {args.outage:g}s" if args.outage > 0 else "no fault"
     result = Result(scenario=label, duration_s=args.duration, outage_s=args.outage)
@@ -309,6 +319,7 @@ async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> Resul
             server.kill()
         proxy.stop()
     stored = await count_rows(database_url, outcome["prefix"])  # type: ignore[arg-type]
+    await drop_database(server_url, database_url)
     acked: set[str] = outcome["acked"]  # type: ignore[assignment]
     inserted: dict[str, int] = outcome["inserted"]  # type: ignore[assignment]
     result.stored = len(stored)
