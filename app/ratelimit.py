@@ -6,7 +6,8 @@ are kept in process memory, or in Redis when `REDIS_URL` is set so that replicas
 them. The key is `Principal.key`, an opaque hash of the subject, never the subject itself.
 
 When the store cannot answer within `STORE_TIMEOUT` seconds (Redis down), events are let
-through and a warning is logged: losing analytics is worse than a brief unlimited window.
+through: losing analytics is worse than a brief unlimited window. The first failure is
+logged as a warning and the store's return once more (not a line per request).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class RateLimiter:
         self.storage = storage_from_string(storage_uri(redis_url), key_prefix="signals")
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
         self.shared = bool(redis_url)
+        self._store_down = False
 
     async def allow(self, key: str, count: int) -> int:
         """How many of `count` events this caller may record now (the first ones win)."""
@@ -44,10 +46,16 @@ class RateLimiter:
             return await self._grant_all(key, count)
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
-                return await self._grant_all(key, count)
-        except Exception as exc:  # noqa: BLE001 - any store failure: fail open, and say so
-            log.warning("rate limit store unavailable; events let through", error=type(exc).__name__)
+                granted = await self._grant_all(key, count)
+        except Exception as exc:  # noqa: BLE001 - any store failure: fail open, and say so once
+            if not self._store_down:
+                self._store_down = True
+                log.warning("rate limit store unavailable; events let through until it is back", error=type(exc).__name__)
             return count
+        if self._store_down:
+            self._store_down = False
+            log.warning("rate limit store available again; limits apply")
+        return granted
 
     async def _grant_all(self, key: str, count: int) -> int:
         granted = count
