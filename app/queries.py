@@ -29,6 +29,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.validation import is_utf8
+
 EVENT_COLUMNS = (
     "id, created_at, app_name, event_type, route, entity_type, entity_id, user_hash, "
     "session_id, device_type, browser_family, os_family, client_event_id, description"
@@ -93,7 +95,7 @@ class EventFilterSpec:
             for text in (value,) if isinstance(value, str) else value or ():
                 # PostgreSQL text holds neither NUL nor lone surrogates: such a value never matches, and
                 # sending it made the driver fail (an "Unexpected error" instead of this message)
-                if "\x00" in text or not _encodable(text):
+                if "\x00" in text or not is_utf8(text):
                     raise QueryInputError(f"filter.{_FILTER_NAMES[name]} contains a NUL character or invalid Unicode")
         if self.start is not None and self.end is not None and self.start >= self.end:
             raise QueryInputError("filter.from must be before filter.to (from is inclusive, to exclusive)")
@@ -129,14 +131,6 @@ _FILTER_NAMES = {  # EventFilterSpec field -> EventFilter (GraphQL) field, for m
     "start": "from",
     "end": "to",
 }
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)

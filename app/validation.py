@@ -100,7 +100,8 @@ def _pii_key(key: str) -> bool:
     return any(word.lower() in PII_KEY_WORDS for word in words if word)
 
 
-def _utf8(value: str) -> bool:
+def is_utf8(value: str) -> bool:
+    """False for text UTF-8 (and PostgreSQL) cannot hold: lone surrogates."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates, e.g. "\\ud800" in the request's JSON
@@ -111,7 +112,7 @@ def _utf8(value: str) -> bool:
 def _text_problem(field: str, value: str, max_chars: int) -> Problem | None:
     if len(value) > max_chars:
         return Problem("INVALID_INPUT", f"{field} is longer than {max_chars} characters")
-    if CONTROL_CHARS.search(value) or not _utf8(value):
+    if CONTROL_CHARS.search(value) or not is_utf8(value):
         return Problem("INVALID_INPUT", f"{field} contains control characters or invalid Unicode")
     if "?" in value or "#" in value:  # query strings carry ids, tokens, search terms
         return Problem("INVALID_INPUT", f"{field} must be a path without query string or fragment (e.g. /orders/:id)")
