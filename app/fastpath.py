@@ -4,10 +4,11 @@ per-request machinery (~300 us of a ~500 us request, see README "Ingest benchmar
 A POST to /graphql whose JSON body holds a document that is exactly one mutation with one
 `trackEvent(input: $var)` or `trackEvents(inputs: $var)` field selecting plain result
 fields (aliases and `__typename` allowed, at most 16 selections, 2,000 characters and 200
-tokens; no fragments, directives or literal arguments) is answered here. Each distinct document is parsed and validated once by graphql-core
-against the app's own schema and kept as a small plan (bounded cache); variables are
-coerced by graphql-core on every request, and the input built by the same `from_input`
-hook Strawberry uses; the events then go through the same `Ingest.track` pipeline.
+tokens; no fragments, directives or literal arguments) is answered here. Each distinct
+document is parsed and validated once by graphql-core against the app's own schema and
+kept as a small plan (bounded cache); variables are coerced by graphql-core on every
+request, and the input built by the same `from_input` hook Strawberry uses; the events
+then go through the same `Ingest.track` pipeline.
 
 Everything else (GET, other documents, invalid documents or variables, requests carrying
 `extensions`, e.g. a gateway's forwarded JWT, batched bodies) goes to Strawberry
@@ -87,9 +88,8 @@ class Plan:
 
 def make_plan(schema: GraphQLSchema, query: str, operation_name: str | None) -> Plan | None:
     """A plan when `query` is a small, valid, plain trackEvent/trackEvents mutation, else None
-    (checked shape first, validation last: a refused document costs little)."""
-    if len(query) > PLAN_MAX_QUERY_CHARS:
-        return None
+    (parse bounded by PLAN_MAX_TOKENS, shape checked before validation: a refused document
+    costs little). `FastTrack.plan` has already turned away documents over PLAN_MAX_QUERY_CHARS."""
     try:
         document = parse(query, no_location=True, max_tokens=PLAN_MAX_TOKENS)
     except GraphQLError:

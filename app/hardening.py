@@ -227,9 +227,6 @@ class RequestLimits:
         await _answer(send, 413, error_body(message, "PAYLOAD_TOO_LARGE", maxBytes=self.max_bytes))
 
 
-BodySizeLimit = RequestLimits  # the earlier name
-
-
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 _BUSY_MESSAGE = "the server is at its connection limit (SIGNALS_LIMIT_CONCURRENCY); retry in a moment"
 

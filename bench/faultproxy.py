@@ -43,7 +43,6 @@ class FaultProxy:
         else:
             self._target = (url.host or "127.0.0.1", url.port or 5432)
         self.port = _free_port()
-        self.cuts = 0
         self._process: subprocess.Popen[str] | None = None
 
     # --- the URL the service under test should use -------------------------------------
@@ -66,13 +65,11 @@ class FaultProxy:
 
     def cut(self) -> None:
         """Close every proxied connection and stop listening: new connects are refused."""
-        self.cuts += 1
         self._send("cut")
 
     def stall(self) -> None:
         """Keep every connection open but pass no bytes either way, and accept new
         connections without answering: what a network partition looks like to a client."""
-        self.cuts += 1
         self._send("stall")
 
     def restore(self) -> None:
