@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from typing import Any
 
 import structlog
 
@@ -44,3 +46,28 @@ def configure_logging(level: str = "INFO") -> None:
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.stdlib.get_logger(name)
+
+
+class OutageLog:
+    """One warning when a dependency starts failing and one when it answers again, however
+    many failures come between (a line per failed request would bury everything else).
+    `failed()` on every failure, `succeeded()` on every success (cheap when nothing failed)."""
+
+    def __init__(self, logger: structlog.stdlib.BoundLogger, failing: str, recovered: str) -> None:
+        self.logger = logger
+        self.failing_message = failing
+        self.recovered_message = recovered
+        self.since: float | None = None  # monotonic time of the first failure in a row
+        self.failures = 0
+
+    def failed(self, error: BaseException, **fields: Any) -> None:
+        self.failures += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            self.logger.warning(self.failing_message, error=type(error).__name__, **fields)
+
+    def succeeded(self) -> None:
+        if self.since is not None:
+            outage = round(time.monotonic() - self.since, 2)
+            self.logger.warning(self.recovered_message, failures=self.failures, outage_seconds=outage)
+            self.since, self.failures = None, 0

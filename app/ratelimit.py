@@ -18,7 +18,7 @@ from limits import RateLimitItem, parse_many
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
-from app.logs import get_logger
+from app.logs import OutageLog, get_logger
 
 log = get_logger("signals.ratelimit")
 
@@ -38,7 +38,9 @@ class RateLimiter:
         self.storage = storage_from_string(storage_uri(redis_url), key_prefix="signals")
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
         self.shared = bool(redis_url)
-        self._store_down = False
+        self._outage = OutageLog(
+            log, "rate limit store unavailable; events let through until it is back", "rate limit store available again; limits apply"
+        )
 
     async def allow(self, key: str, count: int) -> int:
         """How many of `count` events this caller may record now (the first ones win)."""
@@ -48,13 +50,9 @@ class RateLimiter:
             async with asyncio.timeout(STORE_TIMEOUT):
                 granted = await self._grant_all(key, count)
         except Exception as exc:  # noqa: BLE001 - any store failure: fail open, and say so once
-            if not self._store_down:
-                self._store_down = True
-                log.warning("rate limit store unavailable; events let through until it is back", error=type(exc).__name__)
+            self._outage.failed(exc)
             return count
-        if self._store_down:
-            self._store_down = False
-            log.warning("rate limit store available again; limits apply")
+        self._outage.succeeded()
         return granted
 
     async def _grant_all(self, key: str, count: int) -> int:

@@ -29,14 +29,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import operator
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
 import asyncpg
 
 from app.config import Settings
-from app.logs import get_logger
+from app.logs import OutageLog, get_logger
 from app.metrics import WRITE_BATCH_FAILURES, WRITE_BATCH_SIZE
 
 log = get_logger("signals.writer")
@@ -111,8 +110,7 @@ class GroupCommitWriter:
         self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=settings.write_queue_max)
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
-        self._failing_since: float | None = None  # monotonic time of the first failure in a row
-        self._failed_batches = 0
+        self._outage = OutageLog(log, "database writes failing; callers get UNAVAILABLE (retryable)", "database writes recovered")
 
     # --- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -193,9 +191,10 @@ class GroupCommitWriter:
                     if conn is None or conn.is_closed():
                         conn = await self._connect()
                     await self._write_batch(conn, batch)
-                    self._recovered()
+                    self._outage.succeeded()
                 except Exception as exc:  # noqa: BLE001 - every failure goes to the waiting requests
-                    self._failed(exc, len(batch))
+                    WRITE_BATCH_FAILURES.labels(type(exc).__name__).inc()
+                    self._outage.failed(exc, rows=len(batch))
                     _fail([future for _, future in batch], exc)
                     if conn is not None and not isinstance(exc, asyncpg.PostgresError):
                         conn.terminate()  # broken or timed out: reconnect for the next batch
@@ -206,23 +205,6 @@ class GroupCommitWriter:
         finally:
             if conn is not None:
                 conn.terminate()
-
-    def _failed(self, exc: BaseException, rows: int) -> None:
-        """Count every failed batch; log the first of an outage, not each one of them."""
-        WRITE_BATCH_FAILURES.labels(type(exc).__name__).inc()
-        self._failed_batches += 1
-        if self._failing_since is None:
-            self._failing_since = time.monotonic()
-            log.warning("database writes failing; callers get UNAVAILABLE (retryable)", error=type(exc).__name__, rows=rows)
-
-    def _recovered(self) -> None:
-        if self._failing_since is not None:
-            log.warning(
-                "database writes recovered",
-                failed_batches=self._failed_batches,
-                outage_seconds=round(time.monotonic() - self._failing_since, 2),
-            )
-            self._failing_since, self._failed_batches = None, 0
 
     async def _write_batch(self, conn: asyncpg.Connection, batch: list[Pending]) -> None:
         live = [(row, future) for row, future in batch if not future.done()]
