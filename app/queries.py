@@ -92,10 +92,10 @@ class EventFilterSpec:
                 raise QueryInputError(f"filter.{_FILTER_NAMES[name]} is out of range in UTC") from None
         for name in (*EQUALITY_FILTERS, "event_types"):
             value = getattr(self, name)
-            for text in (value,) if isinstance(value, str) else value or ():
+            for item in (value,) if isinstance(value, str) else value or ():
                 # PostgreSQL text holds neither NUL nor lone surrogates: such a value never matches, and
                 # sending it made the driver fail (an "Unexpected error" instead of this message)
-                if "\x00" in text or not is_utf8(text):
+                if "\x00" in item or not is_utf8(item):
                     raise QueryInputError(f"filter.{_FILTER_NAMES[name]} contains a NUL character or invalid Unicode")
         if self.start is not None and self.end is not None and self.start >= self.end:
             raise QueryInputError("filter.from must be before filter.to (from is inclusive, to exclusive)")

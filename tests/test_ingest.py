@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import logging
 import re
 import time
 import uuid
