@@ -10,7 +10,7 @@ a database outage on demand without stopping the server under test:
     proxy.restore()    # accept again (stalled connections are dropped first)
 
 The target is the server of `database_url`: a TCP host/port, or the unix socket directory
-the embedded PostgreSQL uses (`?host=/path`). The relay runs in its own process (this file,
+the embedded PostgreSQL uses (`?host=/path`). The relay runs in its own process (this module,
 one command per line on its stdin), so it works from synchronous scripts and async tests alike and
 does not compete with the caller for the GIL.
 """
@@ -20,12 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+from bench.harness import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class FaultProxy:
@@ -42,7 +45,7 @@ class FaultProxy:
             self._target: tuple[str, int] | str = str(Path(str(socket_dir)) / f".s.PGSQL.{url.port or 5432}")
         else:
             self._target = (url.host or "127.0.0.1", url.port or 5432)
-        self.port = _free_port()
+        self.port = free_port()
         self._process: subprocess.Popen[str] | None = None
 
     # --- the URL the service under test should use -------------------------------------
@@ -55,7 +58,8 @@ class FaultProxy:
     # --- control (blocking until the relay has done it) -----------------------------------
     def start(self) -> FaultProxy:
         self._process = subprocess.Popen(
-            [sys.executable, __file__, json.dumps(self._target), str(self.port)],
+            [sys.executable, "-m", "bench.faultproxy", json.dumps(self._target), str(self.port)],
+            cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -198,12 +202,6 @@ def _answer(line: str) -> None:
     sys.stdout.flush()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-if __name__ == "__main__":  # the relay process: faultproxy.py '<json target>' <port>
+if __name__ == "__main__":  # the relay process: python -m bench.faultproxy '<json target>' <port>
     raw_target = json.loads(sys.argv[1])
     asyncio.run(_Relay(raw_target if isinstance(raw_target, str) else tuple(raw_target), int(sys.argv[2])).run())

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,6 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from app.auth import issue_token  # noqa: E402
 from app.db import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
 from app.migrations import migrate  # noqa: E402
+from bench.harness import clean_env, create_database, free_port  # noqa: E402
 
 JWT_SECRET = "bench-jwt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
 SALT_SECRET = "bench-salt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
@@ -66,12 +65,6 @@ class Result:
     @property
     def events_per_s(self) -> float:
         return self.requests_per_s * self.events_per_request
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(url: str, timeout: float = 60) -> None:
@@ -201,20 +194,15 @@ def main() -> int:
     procs: list[subprocess.Popen[str]] = []
     try:
         server_url = args.database_url or embedded.start()  # type: ignore[union-attr]
-        db_name = f"signals_bench_{uuid.uuid4().hex[:8]}"
-        admin_dsn = asyncpg_dsn(server_url)
 
         async def create() -> str:
-            conn = await asyncpg.connect(admin_dsn)
-            await conn.execute(f'CREATE DATABASE "{db_name}"')
-            await conn.close()
-            url = make_url(server_url).set(database=db_name).render_as_string(hide_password=False)
+            url = await create_database(server_url, "signals_bench")
             await migrate(url)
             return url
 
         db_url = asyncio.run(create())
         dsn = asyncpg_dsn(db_url)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_") and k not in ("DATABASE_URL", "REDIS_URL")}
+        env = clean_env()
         app_port, bare_port, noop_port = free_port(), free_port(), free_port()
         app_env = dict(
             env,

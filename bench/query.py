@@ -40,6 +40,7 @@ from app import queries, rollup  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.db import EmbeddedPostgres, asyncpg_dsn, create_engine  # noqa: E402
 from app.migrations import migrate  # noqa: E402
+from bench.harness import create_database, drop_database  # noqa: E402
 
 APPS = {"admin-console": 55, "billing-admin": 25, "support-desk": 15, "ops-tools": 5}
 EVENT_TYPES = {"view": 50, "click": 30, "search": 10, "export": 5, "login": 5}
@@ -264,13 +265,7 @@ async def main() -> int:
     with tempfile.TemporaryDirectory(prefix="signals-bench-") as tmp:
         embedded = None
         if external:
-            from sqlalchemy.engine import make_url
-
-            name = f"signals_bench_{uuid.uuid4().hex[:8]}"
-            admin = await asyncpg.connect(asyncpg_dsn(external))
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            await admin.close()
-            url = make_url(external).set(database=name).render_as_string(hide_password=False)
+            url = await create_database(external, "signals_bench")
         else:
             embedded = EmbeddedPostgres(args.data_dir or Path(tmp))
             url = embedded.start()
@@ -293,9 +288,7 @@ async def main() -> int:
             await measure(url, gen, args.runs)
         finally:
             if external:
-                admin = await asyncpg.connect(asyncpg_dsn(external))
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                await admin.close()
+                await drop_database(external, url)
             if embedded is not None:
                 embedded.stop()
     return 0

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.db import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
 from app.migrations import migrate  # noqa: E402
+from bench.harness import create_database, drop_database  # noqa: E402
 from jobs.retention import run_retention  # noqa: E402
 
 FILL = """
@@ -91,10 +92,7 @@ async def measure_writes(dsn: str, writers: int, during: asyncio.Future | float)
 
 
 async def bench(server_url: str, rows: int, batch_size: int, writers: int, baseline_seconds: float) -> None:
-    name = f"signals_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(asyncpg_dsn(server_url))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    url = await create_database(server_url, "signals_bench")
     dsn = asyncpg_dsn(url)
     try:
         await migrate(url)
@@ -121,8 +119,7 @@ async def bench(server_url: str, rows: int, batch_size: int, writers: int, basel
               f"p99 latency x{during.pct(0.99) / baseline.pct(0.99):.2f}, max latency x{during.pct(1.0) / baseline.pct(1.0):.2f}")
         print(f"  median write latency during retention: {statistics.median(during.latencies) * 1000:.2f} ms; failed writes: {during.failures}")
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(server_url, url)
 
 
 def main() -> None:

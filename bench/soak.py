@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,10 +34,10 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import asyncpg
 import httpx
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,6 +46,7 @@ from app.auth import issue_token  # noqa: E402
 from app.db import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
 from app.migrations import migrate  # noqa: E402
 from bench.faultproxy import FaultProxy  # noqa: E402
+from bench.harness import PeakRss, clean_env, create_database, drop_database, free_port  # noqa: E402
 
 JWT_SECRET = "soak-jwt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
 SALT_SECRET = "soak-salt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
@@ -122,12 +121,6 @@ class Result:
     latencies: list[float] = field(default_factory=list, repr=False)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -136,8 +129,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def start_server(database_url: str, port: int, data_dir: Path, write_timeout: float) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_")}
-    env.update(
+    env = clean_env(
         DATABASE_URL=database_url,
         SIGNALS_DATA_DIR=str(data_dir),
         SIGNALS_JWT_SECRET=JWT_SECRET,
@@ -166,8 +158,14 @@ async def wait_ready(base: str, seconds: float = 60) -> None:
     raise RuntimeError("the server did not become ready")
 
 
-async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: Result, server_pid: int) -> dict[str, int]:
-    """Run the load; returns {clientEventId: times acknowledged as ACCEPTED}."""
+class Outcome(NamedTuple):
+    prefix: str  # of every clientEventId of the run
+    acked: set[str]  # ids answered ACCEPTED or DUPLICATE
+    inserted: dict[str, int]  # id -> times answered ACCEPTED (more than once would be a duplicate)
+
+
+async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: Result) -> Outcome:
+    """Run the load and the fault against the server on `port`."""
     auth = {"authorization": "Bearer " + issue_token(JWT_SECRET, subject="soak", roles=["member"], ttl_seconds=3600), "user-agent": UA}
     prefix = f"soak-{uuid.uuid4().hex[:8]}-"
     inserted: dict[str, int] = {}
@@ -248,22 +246,15 @@ async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: 
                     result.readyz_200_after_s = round(now - outage_end, 2)
                 await asyncio.sleep(0.25)
 
-    async def watch_rss() -> None:
-        process = psutil.Process(server_pid)
-        while loop.time() < hard_end:
-            result.peak_rss_mb = max(result.peak_rss_mb, process.memory_info().rss / 2**20)
-            await asyncio.sleep(0.1)
-
-    watchers = [asyncio.create_task(watch_rss()), asyncio.create_task(watch_readyz())]
+    readyz = asyncio.create_task(watch_readyz())
     faults = [asyncio.create_task(fault_task())] if args.outage > 0 else []
     await asyncio.gather(*(client_task(n) for n in range(args.clients)), *faults)
-    for task in watchers:
-        task.cancel()
-    await asyncio.gather(*watchers, return_exceptions=True)
+    readyz.cancel()
+    await asyncio.gather(readyz, return_exceptions=True)
     result.slowest_in_outage_ms = round(slowest_in_outage * 1000, 1) if args.outage > 0 else None
     result.acknowledged = len(acked)
     result.unacknowledged_at_end = len(set(started_ids) - acked)
-    return {"prefix": prefix, "acked": acked, "inserted": inserted}  # type: ignore[return-value]
+    return Outcome(prefix, acked, inserted)
 
 
 async def count_rows(database_url: str, prefix: str) -> dict[str, int]:
@@ -275,53 +266,36 @@ async def count_rows(database_url: str, prefix: str) -> dict[str, int]:
     return {row["client_event_id"]: int(row["n"]) for row in rows}
 
 
-async def create_database(server_url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    name = f"signals_soak_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_database(server_url: str, database_url: str) -> None:
-    from sqlalchemy.engine import make_url
-
-    conn = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> Result:
     label = f"{args.fault} {args.outage:g}s" if args.outage > 0 else "no fault"
     result = Result(scenario=label, duration_s=args.duration, outage_s=args.outage)
-    database_url = await create_database(server_url)
-    await migrate(database_url)
-    proxy = FaultProxy(database_url).start()
-    port = free_port()
-    data_dir = workdir / uuid.uuid4().hex[:8]
-    data_dir.mkdir()
-    server = start_server(proxy.url, port, data_dir, args.write_timeout)
-    base = f"http://127.0.0.1:{port}"
+    database_url = await create_database(server_url, "signals_soak")
     try:
-        await wait_ready(base)
-        outcome = await drive(port, proxy, args, result, server.pid)
+        await migrate(database_url)
+        with FaultProxy(database_url) as proxy:
+            port = free_port()
+            data_dir = workdir / uuid.uuid4().hex[:8]
+            data_dir.mkdir()
+            server = start_server(proxy.url, port, data_dir, args.write_timeout)
+            memory: PeakRss | None = None
+            try:
+                await wait_ready(f"http://127.0.0.1:{port}")
+                memory = PeakRss(server.pid, interval=0.1)
+                memory.start()
+                outcome = await drive(port, proxy, args, result)
+            finally:
+                if memory is not None:
+                    memory.stop()
+                    result.peak_rss_mb = round(memory.peak / 2**20, 1)
+                server.send_signal(signal.SIGTERM)
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+        stored = await count_rows(database_url, outcome.prefix)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        proxy.stop()
-    stored = await count_rows(database_url, outcome["prefix"])  # type: ignore[arg-type]
-    await drop_database(server_url, database_url)
-    acked: set[str] = outcome["acked"]  # type: ignore[assignment]
-    inserted: dict[str, int] = outcome["inserted"]  # type: ignore[assignment]
+        await drop_database(server_url, database_url)
+    acked, inserted = outcome.acked, outcome.inserted
     result.stored = len(stored)
     result.lost = len(acked - set(stored))
     result.duplicated = sum(n - 1 for n in stored.values()) + sum(n - 1 for n in inserted.values() if n > 1)
@@ -329,7 +303,6 @@ async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> Resul
     result.error_rate = round(1 - result.acknowledged / result.requests, 4) if result.requests else 0.0
     result.p50_ms = round(percentile(result.latencies, 0.50) * 1000, 1)
     result.p99_ms = round(percentile(result.latencies, 0.99) * 1000, 1)
-    result.peak_rss_mb = round(result.peak_rss_mb, 1)
     return result
 
 

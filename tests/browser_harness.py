@@ -25,6 +25,7 @@ import uvicorn
 from app.config import PROJECT_ROOT, Settings
 from app.migrations import migrate
 from app.server import create_app
+from bench.harness import free_port  # noqa: F401 - also for the tests (a port with nothing listening: "the API is down")
 from tests.conftest import create_database, drop_database
 
 BROWSER_DIR = PROJECT_ROOT / "tests" / "browser"
@@ -62,13 +63,6 @@ class LiveServer:
         self.server.should_exit = True
         await asyncio.to_thread(self.thread.join, 15)
         self.sock.close()
-
-
-def free_port() -> int:
-    """A loopback port with nothing listening on it (for 'the API is down')."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def require_browser() -> None:

@@ -10,21 +10,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from app.auth import issue_token
 from app.config import PROJECT_ROOT, Settings, load_settings
-from app.db import EmbeddedPostgres, asyncpg_dsn
+from app.db import EmbeddedPostgres
 from app.logs import configure_logging
 from app.migrations import migrate
 from app.server import create_app
+from bench import harness
+from bench.harness import drop_database
 
 TEST_JWT_SECRET = "test-jwt-secret-" + "x9Y2kQ7vL4mN8pR3" * 3
 TEST_SALT_SECRET = "test-salt-secret-" + "a1B2c3D4e5F6g7H8" * 3
@@ -44,27 +43,9 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         embedded.stop()
 
 
-def database_url_for(server_url: str, name: str) -> str:
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
 async def create_database(server_url: str) -> str:
-    name = f"signals_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return database_url_for(server_url, name)
-
-
-async def drop_database(server_url: str, url: str) -> None:
-    name = make_url(url).database
-    conn = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    """A new empty database `signals_test_<random>` on the suite's server; its URL."""
+    return await harness.create_database(server_url, "signals_test")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import os
 import subprocess
 import sys
 import uuid
@@ -20,6 +19,7 @@ import pytest
 from app.config import PROJECT_ROOT
 from app.db import asyncpg_dsn
 from app.migrations import migrate
+from bench.harness import clean_env
 
 INSERT_EVENT = (
     "INSERT INTO events (created_at, app_name, event_type, route, user_hash, device_type, browser_family, os_family, client_event_id) "
@@ -66,12 +66,6 @@ def contract_hash(secret: str, day: dt.date, host: str, ip: str, normalised_ua: 
     """userHash per the contract: hex(HMAC_SHA256(salt(day), host \\x1f ip \\x1f normalisedUA))."""
     salt = hmac.new(secret.encode("utf-8"), day.isoformat().encode("ascii"), hashlib.sha256).digest()
     return hmac.new(salt, f"{host}\x1f{ip}\x1f{normalised_ua}".encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_") and k != "DATABASE_URL"}
-    env.update(extra)
-    return env
 
 
 def signals(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import selectors
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,12 +24,12 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import httpx
-import psutil
 import pytest
 
 from app.db import asyncpg_dsn
 from app.ingest import MAX_BATCH
 from app.migrations import migrate
+from bench.harness import PeakRss, clean_env, free_port
 from tests.conftest import TEST_JWT_SECRET, TEST_SALT_SECRET, create_database, drop_database, token
 
 HEADER_TIMEOUT = 1.5  # SIGNALS_HEADER_TIMEOUT of the server under test
@@ -54,38 +52,12 @@ TRACK_MANY = "mutation($i: [TrackEventInput!]!) { trackEvents(inputs: $i) { stat
 # --- the server under test -------------------------------------------------------------------
 
 
-class RssSampler(threading.Thread):
-    """Peak resident set size of one process, sampled every 20 ms."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.process = psutil.Process(pid)
-        self.peak = self.process.memory_info().rss
-        self.baseline = self.peak
-        self._stop_sampling = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_sampling.is_set():
-            try:
-                self.peak = max(self.peak, self.process.memory_info().rss)
-            except psutil.Error:
-                return
-            self._stop_sampling.wait(0.02)
-
-    def now(self) -> int:
-        return self.process.memory_info().rss
-
-    def stop(self) -> None:
-        self._stop_sampling.set()
-        self.join(timeout=2)
-
-
 @dataclass
 class Server:
     port: int
     proc: subprocess.Popen[bytes]
     database_url: str
-    rss: RssSampler
+    rss: PeakRss
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -107,20 +79,13 @@ class Server:
         return "\n".join(lines)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 async def server(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
     url = await create_database(pg_server)
     await migrate(url)
     data = tmp_path_factory.mktemp("abuse")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_") and k != "DATABASE_URL"}
-    env.update(
+    env = clean_env(
         DATABASE_URL=url,
         SIGNALS_DATA_DIR=str(data),
         SIGNALS_JWT_SECRET=TEST_JWT_SECRET,
@@ -139,7 +104,7 @@ async def server(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> As
     log_path = data / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
-    sampler: RssSampler | None = None
+    sampler: PeakRss | None = None
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -151,7 +116,7 @@ async def server(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> As
                 pass
             assert time.monotonic() < deadline, log_path.read_text()
             await asyncio.sleep(0.2)
-        sampler = RssSampler(proc.pid)
+        sampler = PeakRss(proc.pid)
         sampler.start()
         server = Server(port=port, proc=proc, database_url=url, rss=sampler)
         yield server

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
 from app.config import ConfigError, load_settings
+from bench.harness import clean_env
 
 STRONG = "Zq8s7DkE2vX9pL1mN4bR6tY3wU5iO0aQcFgHjK"
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_") and k != "DATABASE_URL"}
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], env={**clean, **env}, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=clean_env(**env), capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import pytest
 from app.config import PROJECT_ROOT
 from tests.conftest import TEST_JWT_SECRET, TEST_SALT_SECRET, token
 from tests.seed import event_row, insert_rows
-from tests.test_server import free_port
+from bench.harness import clean_env, free_port
 
 HMAC_SECRET = "e2e-gateway-hmac-" + "Kp3x" * 8
 GATEWAY = PROJECT_ROOT / "node_modules" / ".bin" / "hive-gateway"
@@ -98,8 +97,7 @@ def stack(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     procs: list[subprocess.Popen] = []
     try:
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_")}
-        env.update(
+        env = clean_env(
             DATABASE_URL=migrated_db, SIGNALS_DATA_DIR=str(tmp / "data"), SIGNALS_JWT_SECRET=TEST_JWT_SECRET,
             SIGNALS_SALT_SECRET=TEST_SALT_SECRET, SIGNALS_GATEWAY_HMAC_SECRET=HMAC_SECRET,
             SIGNALS_TRUSTED_PROXIES="127.0.0.1",  # the gateway: its X-Forwarded-For is believed

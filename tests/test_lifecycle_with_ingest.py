@@ -28,7 +28,7 @@ from jobs.retention import run_retention
 from tests.conftest import TEST_JWT_SECRET, make_settings, token
 from tests.lifecycle_support import data_dir, fetch, fresh_db
 from tests.test_secret_rotation import Served
-from tests.test_server import free_port
+from bench.harness import free_port
 
 __all__ = ["fresh_db"]
 

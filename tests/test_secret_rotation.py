@@ -25,8 +25,8 @@ from app.secret_watch import SecretWatcher
 from app.secrets import SaltSecret, fingerprint
 from app.server import create_app
 from tests.conftest import TEST_JWT_SECRET, make_settings
-from tests.lifecycle_support import clean_env, data_dir, signals
-from tests.test_server import free_port
+from bench.harness import clean_env, free_port
+from tests.lifecycle_support import data_dir, signals
 
 WEAK = "only-twenty-one-bytes"
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.harness import clean_env, free_port
 from tests.conftest import gql
 
 
@@ -39,17 +38,10 @@ async def test_graphiql_served_in_development(client: httpx.AsyncClient) -> None
     assert response.status_code == 200 and "graphiql" in response.text.lower()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_signals_serve_on_embedded_postgres(tmp_path: Path) -> None:
     """The README's run path: no DATABASE_URL, no secrets; ready, SDL, clean stop."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_") and k != "DATABASE_URL"}
-    env["SIGNALS_DATA_DIR"] = str(tmp_path / "data")
+    env = clean_env(SIGNALS_DATA_DIR=str(tmp_path / "data"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
         env=env,
