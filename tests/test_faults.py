@@ -18,12 +18,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
-from app.db import asyncpg_dsn
 from bench.faultproxy import FaultProxy
+from bench.soak import count_rows
 from app.config import Settings
 from tests.conftest import asgi_client, make_settings, production_log_lines, token
 
@@ -53,17 +52,6 @@ async def track(client: httpx.AsyncClient, client_event_id: str) -> dict:
     return body["data"]["trackEvent"]
 
 
-async def stored_counts(database_url: str, ids: list[str]) -> dict[str, int]:
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        rows = await conn.fetch(
-            "SELECT client_event_id, count(*) AS n FROM events WHERE client_event_id = ANY($1::text[]) GROUP BY 1", ids
-        )
-    finally:
-        await conn.close()
-    return {row["client_event_id"]: row["n"] for row in rows}
-
-
 async def wait_ready(client: httpx.AsyncClient, status: int, within: float) -> float:
     started = time.monotonic()
     while True:
@@ -89,12 +77,13 @@ async def test_outage_answers_fast_and_retryable_then_recovers(
 
 async def outage_and_recovery(proxy: FaultProxy, settings: Settings, migrated_db: str, fault: str) -> None:
     async with asgi_client(settings) as client:
-        before = f"fault-before-{uuid.uuid4()}"
+        prefix = f"fault-{uuid.uuid4().hex[:12]}-"
+        before = f"{prefix}before"
         assert (await track(client, before))["status"] == "ACCEPTED"
         assert (await client.get("/readyz")).status_code == 200
 
         getattr(proxy, fault)()
-        during = f"fault-during-{uuid.uuid4()}"
+        during = f"{prefix}during"
         started = time.monotonic()
         result = await track(client, during)
         elapsed = time.monotonic() - started
@@ -112,7 +101,7 @@ async def outage_and_recovery(proxy: FaultProxy, settings: Settings, migrated_db
         assert retried["status"] in ("ACCEPTED", "DUPLICATE")
         assert (await track(client, before))["status"] == "DUPLICATE"
 
-    assert await stored_counts(migrated_db, [before, during]) == {before: 1, during: 1}
+    assert await count_rows(migrated_db, prefix) == {before: 1, during: 1}
 
 
 async def test_concurrent_load_through_an_outage_loses_and_duplicates_nothing(
@@ -155,12 +144,7 @@ async def test_concurrent_load_through_an_outage_loses_and_duplicates_nothing(
 
     assert refusals > 0, "the outage never reached a client: the test proved nothing"
     assert all(count == 1 for count in acknowledged.values())
-    conn = await asyncpg.connect(asyncpg_dsn(migrated_db))
-    try:
-        rows = await conn.fetch("SELECT client_event_id, count(*) AS n FROM events WHERE client_event_id LIKE $1 GROUP BY 1", prefix + "%")
-    finally:
-        await conn.close()
-    stored = {row["client_event_id"]: row["n"] for row in rows}
+    stored = await count_rows(migrated_db, prefix)
     assert set(stored) == set(acknowledged), "lost or phantom events"
     assert all(n == 1 for n in stored.values()), "duplicated events"
 
