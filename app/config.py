@@ -8,6 +8,7 @@ the CLI prints that line and exits non-zero.
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,6 +22,40 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIN_SECRET_BYTES = 32
 
 CommaList = Annotated[list[str], NoDecode]
+
+# The syntax of configured values, shared with the code that applies them (app/ingest/):
+# names in allowlists, entity id formats, trusted-proxy hop counts.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+ENTITY_ID_ALIASES = {
+    "uuid": r"(?i:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",
+    "int": r"[0-9]{1,19}",
+    "slug": r"[a-z0-9][a-z0-9-]{0,127}",
+}
+# "a=x,b=y" where x may itself hold commas ("{1,12}"): split only before "name=".
+_PATTERN_ENTRY_SPLIT = re.compile(r",\s*(?=[A-Za-z0-9][A-Za-z0-9._:-]*\s*=)")
+
+
+def parse_entity_id_patterns(value: str) -> dict[str, re.Pattern[str]]:
+    """`"order=^[0-9]{1,12}$,customer=uuid"` -> {type: compiled full-match pattern}.
+
+    Raises `ValueError` naming the entry that is not `type=regex` or whose regex is invalid.
+    """
+    patterns: dict[str, re.Pattern[str]] = {}
+    for entry in _PATTERN_ENTRY_SPLIT.split(value.strip()) if value.strip() else []:
+        entity_type, sep, pattern = (part.strip() for part in entry.partition("="))
+        if not sep or not NAME.fullmatch(entity_type) or not pattern:
+            raise ValueError(f"{entry!r} is not 'entityType=regex' (or =uuid, =int, =slug)")
+        source = ENTITY_ID_ALIASES.get(pattern.lower(), pattern)
+        try:
+            patterns[entity_type] = re.compile(source)
+        except (re.error, OverflowError, RecursionError) as exc:  # `a{4294967296}`, 2,000 nested groups
+            raise ValueError(f"{entity_type}: {pattern!r} is not a valid regular expression ({exc})") from None
+    return patterns
+
+
+def is_hop_count(item: str) -> bool:
+    """`2` is a number of trusted hops; `²` or `٢` are not (str.isdigit() says they are)."""
+    return item.isascii() and item.isdigit()
 
 
 class ConfigError(Exception):
@@ -49,7 +84,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     data_dir: Path = PROJECT_ROOT / ".data"
 
-    # --- HTTP server: slow and greedy clients (app/hardening.py, `signals serve`) ----------
+    # --- HTTP server: slow and greedy clients (app/http/, `signals serve`) ----------
     # seconds from connecting (or from a request's first byte) to its complete headers; then 408
     header_timeout: float = Field(default=10.0, gt=0, le=300)
     # seconds from a request's headers to its complete body; then 408 REQUEST_TIMEOUT
@@ -106,7 +141,7 @@ class Settings(BaseSettings):
     write_timeout: float = Field(default=5.0, gt=0, le=120)
     write_batch_max: int = Field(default=500, ge=1, le=10_000)
     write_queue_max: int = Field(default=20_000, ge=1, le=1_000_000)
-    fast_track: bool = True  # answer plain trackEvent documents without Strawberry (app/fastpath.py)
+    fast_track: bool = True  # answer plain trackEvent documents without Strawberry (app/graphql/fastpath.py)
 
     # --- limits & lifecycle -----------------------------------------------------------
     rate_limit: str = "60/minute"
@@ -168,8 +203,6 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
-        from app.client_ip import is_hop_count
-
         for item in value:
             if is_hop_count(item):
                 continue  # a number of trusted hops
@@ -182,8 +215,6 @@ class Settings(BaseSettings):
     @field_validator("entity_id_patterns")
     @classmethod
     def _check_entity_id_patterns(cls, value: str) -> str:
-        from app.validation import parse_entity_id_patterns
-
         parse_entity_id_patterns(value)  # raises ValueError naming the bad entry
         return value
 

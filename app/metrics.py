@@ -1,10 +1,8 @@
-"""Prometheus metrics (prometheus-client), served at `/metrics`."""
+"""Prometheus metrics (prometheus-client), served at `/metrics` (app/http/app.py)."""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from starlette.requests import Request
-from starlette.responses import Response
+from prometheus_client import Counter, Histogram
 
 EVENTS_ACCEPTED = Counter("signals_events_accepted", "Events accepted and stored", ["app"])
 EVENTS_DROPPED = Counter("signals_events_dropped", "Events dropped before storage, by reason", ["reason"])
@@ -14,7 +12,3 @@ WRITE_BATCH_SIZE = Histogram(
 )
 
 WRITE_BATCH_FAILURES = Counter("signals_write_batch_failures", "Group-commit batches the database did not take, by error", ["error"])
-
-
-async def metrics_endpoint(_: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -13,7 +13,7 @@ import asyncpg
 import psutil
 from sqlalchemy.engine import make_url
 
-from app.db import asyncpg_dsn
+from app.storage.database import asyncpg_dsn
 
 
 def free_port() -> int:

@@ -37,9 +37,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.auth import issue_token  # noqa: E402
-from app.db import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
-from app.migrations import migrate  # noqa: E402
+from app.auth.tokens import issue_token  # noqa: E402
+from app.storage.database import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
+from app.storage.migrations import migrate  # noqa: E402
 from bench.harness import clean_env, create_database, free_port  # noqa: E402
 
 JWT_SECRET = "bench-jwt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex

@@ -14,8 +14,8 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
 
-from app.ingest import TrackStatus
-from app.ingest_schema import TrackEventInput, TrackEventResult
+from app.ingest.pipeline import TrackStatus
+from app.graphql.ingest import TrackEventInput, TrackEventResult
 
 
 @strawberry.type

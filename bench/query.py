@@ -1,5 +1,5 @@
 """Read-side benchmark: seed N events over D days into a throwaway database, then time
-the dominant queries through the real resolver SQL (app.queries), with a bare baseline
+the dominant queries through the real resolver SQL (app.read.queries), with a bare baseline
 measured in the same run.
 
     .venv/bin/python bench/query.py                  # 10M rows, 180 days, embedded PostgreSQL
@@ -36,10 +36,10 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import queries, rollup  # noqa: E402
+from app.read import queries, rollup  # noqa: E402
 from app.config import load_settings  # noqa: E402
-from app.db import EmbeddedPostgres, asyncpg_dsn, create_engine  # noqa: E402
-from app.migrations import migrate  # noqa: E402
+from app.storage.database import EmbeddedPostgres, asyncpg_dsn, create_engine  # noqa: E402
+from app.storage.migrations import migrate  # noqa: E402
 from bench.harness import create_database, drop_database  # noqa: E402
 
 APPS = {"admin-console": 55, "billing-admin": 25, "support-desk": 15, "ops-tools": 5}

@@ -27,8 +27,8 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.db import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
-from app.migrations import migrate  # noqa: E402
+from app.storage.database import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
+from app.storage.migrations import migrate  # noqa: E402
 from bench.harness import create_database, drop_database  # noqa: E402
 from jobs.retention import run_retention  # noqa: E402
 

@@ -42,9 +42,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.auth import issue_token  # noqa: E402
-from app.db import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
-from app.migrations import migrate  # noqa: E402
+from app.auth.tokens import issue_token  # noqa: E402
+from app.storage.database import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
+from app.storage.migrations import migrate  # noqa: E402
 from bench.faultproxy import FaultProxy  # noqa: E402
 from bench.harness import PeakRss, clean_env, create_database, drop_database, free_port  # noqa: E402
 

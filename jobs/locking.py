@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from app.db import asyncpg_dsn
+from app.storage.database import asyncpg_dsn
 
 RETENTION_LOCK_KEY = 0x5349_474E_0001  # "SIGN" + 1
 ANONYMISE_LOCK_KEY = 0x5349_474E_0002  # "SIGN" + 2

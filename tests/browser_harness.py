@@ -23,8 +23,8 @@ import pytest
 import uvicorn
 
 from app.config import PROJECT_ROOT, Settings
-from app.migrations import migrate
-from app.server import create_app
+from app.storage.migrations import migrate
+from app.cli.serve import create_app
 from bench.harness import free_port  # noqa: F401 - also for the tests (a port with nothing listening: "the API is down")
 from tests.conftest import create_database, drop_database
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.auth import issue_token
+from app.auth.tokens import issue_token
 from app.config import PROJECT_ROOT, Settings, load_settings
-from app.db import EmbeddedPostgres
+from app.storage.database import EmbeddedPostgres
 from app.logs import configure_logging
-from app.migrations import migrate
-from app.server import create_app
+from app.storage.migrations import migrate
+from app.cli.serve import create_app
 from bench import harness
 from bench.harness import drop_database
 

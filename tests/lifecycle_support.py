@@ -17,8 +17,8 @@ import asyncpg
 import pytest
 
 from app.config import PROJECT_ROOT
-from app.db import asyncpg_dsn
-from app.migrations import migrate
+from app.storage.database import asyncpg_dsn
+from app.storage.migrations import migrate
 from bench.harness import clean_env
 
 INSERT_EVENT = (

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from app.db import asyncpg_dsn
+from app.storage.database import asyncpg_dsn
 
 COLUMNS = (
     "id", "created_at", "app_name", "event_type", "route", "entity_type", "entity_id", "user_hash",

@@ -26,9 +26,9 @@ import asyncpg
 import httpx
 import pytest
 
-from app.db import asyncpg_dsn
-from app.ingest import MAX_BATCH
-from app.migrations import migrate
+from app.storage.database import asyncpg_dsn
+from app.ingest.pipeline import MAX_BATCH
+from app.storage.migrations import migrate
 from bench.harness import PeakRss, clean_env, free_port
 from tests.conftest import TEST_JWT_SECRET, TEST_SALT_SECRET, create_database, drop_database, token
 

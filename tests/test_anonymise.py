@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app.db import asyncpg_dsn
+from app.storage.database import asyncpg_dsn
 from jobs.anonymise import REKEY_DAY, day_bounds, hmac_pads, run_anonymise
 from jobs.locking import ANONYMISE_LOCK_KEY
 from tests.conftest import TEST_SALT_SECRET

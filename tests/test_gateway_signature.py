@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from app.config import PROJECT_ROOT
-from app.gateway import sign, signature_is_valid, signed_content
+from app.auth.gateway import sign, signature_is_valid, signed_content
 from tests.conftest import asgi_client, make_settings
 from tests.seed import event_row, insert_rows
 

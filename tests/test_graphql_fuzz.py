@@ -58,11 +58,11 @@ from schemathesis.graphql import nodes
 from schemathesis.specs.graphql.schemas import GraphQLSchema
 
 from app.config import Settings
-from app.db import asyncpg_dsn
-from app.fastpath import FastTrack
-from app.hardening import MASKED_MESSAGE
-from app.server import create_app
-from app.validation import _pii_key
+from app.storage.database import asyncpg_dsn
+from app.graphql.fastpath import FastTrack
+from app.graphql.extensions import MASKED_MESSAGE
+from app.cli.serve import create_app
+from app.ingest.validation import _pii_key
 from tests.conftest import create_database, drop_database, make_settings, token
 
 # --- budget -------------------------------------------------------------------------------

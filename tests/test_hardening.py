@@ -16,9 +16,10 @@ import pytest
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db import asyncpg_dsn
-from app.hardening import MASKED_MESSAGE, RequestLimits
-from app.migrations import migrate
+from app.storage.database import asyncpg_dsn
+from app.graphql.extensions import MASKED_MESSAGE
+from app.http.limits import RequestLimits
+from app.storage.migrations import migrate
 from tests.conftest import asgi_client, gql, make_settings
 
 

@@ -30,10 +30,10 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from app.config import Settings
-from app.db import asyncpg_dsn
-from app.ingest import Ingest
-from app.migrations import migrate
-from app.server import create_app
+from app.storage.database import asyncpg_dsn
+from app.ingest.pipeline import Ingest
+from app.storage.migrations import migrate
+from app.cli.serve import create_app
 from tests.conftest import TEST_SALT_SECRET, gql, make_settings, production_log_lines, token
 
 HOST = "admin.example.test"
@@ -144,7 +144,7 @@ async def test_accepted_event_stores_every_derived_column(settings: Settings, mi
     settings = settings.model_copy(update={"entity_id_patterns": "order=^[0-9]{1,12}$"})
     moment = dt.datetime(2026, 3, 14, 15, 9, 26, tzinfo=dt.UTC)
     async with serve(settings) as (app, http):
-        Ingest.of(app.state.services).now = Clock(moment)
+        app.runtime.services.ingest.now = Clock(moment)
         given = event(
             route="/orders/:id", entityType="order", entityId="314159", sessionId="s-9",
             description={"button": "export", "filters": {"status": ["open", "paid"]}, "rows": 25},
@@ -187,7 +187,7 @@ async def test_same_inputs_same_day_same_hash_and_other_ip_differs(settings: Set
 async def test_hash_changes_across_utc_midnight(settings: Settings, migrated_db: str) -> None:
     clock = Clock(dt.datetime(2026, 6, 30, 23, 59, 59, 900_000, tzinfo=dt.UTC))
     async with serve(settings) as (app, http):
-        Ingest.of(app.state.services).now = clock
+        app.runtime.services.ingest.now = clock
         before = event()
         await track(http, before)
         clock.moment = dt.datetime(2026, 7, 1, 0, 0, 0, 100_000, tzinfo=dt.UTC)
@@ -228,7 +228,7 @@ async def test_a_reloaded_secret_applies_to_the_next_event(migrated_db: str, tmp
         first = event()
         await track(http, first)
         secret_file.write_text(new)
-        assert app.state.services.salt_secret.reload() is not None
+        assert app.runtime.services.salt_secret.reload() is not None
         second = event()
         await track(http, second)
     by_id = {r["client_event_id"]: r["user_hash"] for r in await rows(migrated_db, first["clientEventId"], second["clientEventId"])}

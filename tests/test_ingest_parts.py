@@ -11,13 +11,13 @@ import asyncpg
 import pytest
 import user_agents
 
-from app.client_ip import ClientIpResolver, normalise_host, parse_ip
+from app.ingest.client_ip import ClientIpResolver, normalise_host, parse_ip
 from app.config import ConfigError, load_settings
-from app.db import asyncpg_dsn
-from app.ratelimit import RateLimiter
-from app.useragents import UserAgentInspector, device_type
-from app.validation import EventValidator, check_description, parse_entity_id_patterns
-from app.writer import EventRow, GroupCommitWriter, Stored, WriteUnavailable
+from app.storage.database import asyncpg_dsn
+from app.ingest.ratelimit import RateLimiter
+from app.ingest.useragents import UserAgentInspector, device_type
+from app.ingest.validation import EventValidator, check_description, parse_entity_id_patterns
+from app.ingest.writer import EventRow, GroupCommitWriter, Stored, WriteUnavailable
 from bench.faultproxy import FaultProxy
 from tests.conftest import make_settings, production_log_lines
 
@@ -263,7 +263,7 @@ def literal_crawler_names() -> list[str]:
 def test_the_fast_crawler_matcher_agrees_with_crawlerdetect() -> None:
     from crawlerdetect import CrawlerDetect
 
-    from app.useragents import crawler_matcher
+    from app.ingest.useragents import crawler_matcher
 
     fast, reference = crawler_matcher(), CrawlerDetect()
     names = literal_crawler_names()
@@ -313,9 +313,10 @@ def _shape(schema, name: str) -> dict:  # noqa: ANN001
 def test_the_sdl_matches_the_contract() -> None:
     from graphql import Undefined, build_schema as parse_sdl
 
-    from app.schema import build_schema
+    from app.graphql.schema import build_schema
+    from app.graphql.strawberry_compat import graphql_core_schema
 
-    ours, contract = build_schema()._schema, parse_sdl(CONTRACT)  # the executable graphql-core schema
+    ours, contract = graphql_core_schema(build_schema(load_settings())), parse_sdl(CONTRACT)  # the executable graphql-core schema
     for name in ("TrackEventInput", "TrackStatus", "DropReason", "TrackEventResult", "Mutation"):
         assert _shape(ours, name) == _shape(contract, name), name
     assert all(spec.default_value is Undefined for spec in ours.type_map["TrackEventInput"].fields.values())

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import asyncpg
 
-from app.db import asyncpg_dsn
-from app.migrations import MIGRATIONS_DIR, migrate
+from app.storage.database import asyncpg_dsn
+from app.storage.migrations import MIGRATIONS_DIR, migrate
 
 
 async def ledger(url: str) -> list[asyncpg.Record]:

@@ -24,11 +24,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from app.client_ip import ClientIpResolver, header_entries, normalise_host, parse_ip
+from app.ingest.client_ip import ClientIpResolver, header_entries, normalise_host, parse_ip
 from app.config import load_settings
-from app.hashing import daily_salt, normalised_user_agent, user_hash, utc_day
-from app.useragents import FAMILY_MAX_CHARS, UA_MAX_CHARS, ClientAgent, UserAgentInspector
-from app.validation import (
+from app.privacy.hashing import daily_salt, normalised_user_agent, user_hash, utc_day
+from app.ingest.useragents import FAMILY_MAX_CHARS, UA_MAX_CHARS, ClientAgent, UserAgentInspector
+from app.ingest.validation import (
     DESCRIPTION_MAX_BYTES,
     DESCRIPTION_MAX_DEPTH,
     EMAIL_SHAPED,

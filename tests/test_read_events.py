@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.db import asyncpg_dsn
+from app.storage.database import asyncpg_dsn
 from tests.conftest import gql
 from tests.seed import event_row, insert_rows
 

@@ -1,5 +1,5 @@
 """`eventStats` numbers against a direct recount of the same rows (read back with SQL and
-counted in Python, independently of app.queries), for several groupings and intervals."""
+counted in Python, independently of app.read.queries), for several groupings and intervals."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app import queries
-from app.db import asyncpg_dsn, sqlalchemy_url
-from app.migrations import migrate
+from app.read import queries
+from app.storage.database import asyncpg_dsn, sqlalchemy_url
+from app.storage.migrations import migrate
 from tests.conftest import asgi_client, create_database, drop_database, gql, make_settings, token
 from tests.seed import event_row, insert_rows, user_hash
 
@@ -103,7 +103,7 @@ def recount(rows: list[Any], group_by: list[str], interval: str) -> tuple[list[d
     """Expected buckets and totals, counted in Python from the raw rows."""
     per_bucket: dict[tuple, list[Any]] = defaultdict(list)
     for row in rows:
-        key = (queries.bucket_start(row["created_at"], interval.lower()), *(row[COLUMNS[d]] for d in group_by))
+        key = (queries.BucketUnit[interval].start(row["created_at"]), *(row[COLUMNS[d]] for d in group_by))
         per_bucket[key].append(row)
 
     def summed_daily(members: list[Any]) -> int:
@@ -244,7 +244,7 @@ async def test_filtered_app_and_type_window_queries_use_indexes(stats_db: str) -
         queries.events_page_query(queries.EventFilterSpec(app_name="admin-console"), 100, cursor),
         queries.events_page_query(queries.EventFilterSpec(), 100, cursor),
         queries.stats_buckets_query(queries.StatsRequest(window), 100),
-        queries.stats_buckets_query(queries.StatsRequest(window, ("ROUTE",), "HOUR", users=True), 100),
+        queries.stats_buckets_query(queries.StatsRequest(window, (queries.Dimension.ROUTE,), queries.BucketUnit.HOUR, users=True), 100),
         queries.stats_buckets_query(queries.StatsRequest(replace(window, event_types=None, start=None), users=True), 100),
     ]
     engine = create_async_engine(sqlalchemy_url(stats_db))

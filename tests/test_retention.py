@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
-from app.db import asyncpg_dsn
+from app.storage.database import asyncpg_dsn
 from jobs.locking import RETENTION_LOCK_KEY
 from jobs.retention import run_retention
 from tests.conftest import create_database, drop_database

@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.db import asyncpg_dsn
+from app.storage.database import asyncpg_dsn
 from tests.conftest import asgi_client, gql, make_settings
 from tests.seed import event_row, insert_rows
 from tests.test_read_stats import matches, raw_rows, recount, seeded_database

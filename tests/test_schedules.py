@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.server import create_app
+from app.cli.serve import create_app
 from jobs import schedule
 from tests.conftest import make_settings
 from tests.lifecycle_support import Row, fetch, fresh_db, insert_rows

@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from app.config import ConfigError, generate_secret
-from app.ops_commands import write_secret_file
-from app.secret_watch import SecretWatcher
-from app.secrets import SaltSecret, fingerprint
-from app.server import create_app
+from app.cli.ops import write_secret_file
+from app.privacy.rotation import SecretWatcher
+from app.privacy.secret import SaltSecret, fingerprint
+from app.cli.serve import create_app
 from tests.conftest import TEST_JWT_SECRET, make_settings
 from bench.harness import clean_env, free_port
 from tests.lifecycle_support import data_dir, signals
@@ -123,7 +123,7 @@ async def serving(database_url: str, tmp_path: Path, poll_seconds: float) -> Asy
     settings = make_settings(database_url, tmp_path, salt_secret=None, salt_secret_file=path, salt_secret_poll_seconds=poll_seconds)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        yield path, app.state.services.salt_secret, old
+        yield path, app.runtime.services.salt_secret, old
 
 
 async def test_file_change_rotates_within_seconds(migrated_db: str, tmp_path: Path) -> None:

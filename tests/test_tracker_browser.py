@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from app.db import asyncpg_dsn
+from app.storage.database import asyncpg_dsn
 from tests.browser_harness import ARTIFACTS, LiveServer, free_port, migrated_database, run_script, serve
 from tests.conftest import make_settings, token
 

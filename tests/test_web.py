@@ -11,8 +11,10 @@ import httpx
 import pytest
 from graphql import parse, validate
 
-from app.schema import build_schema
-from app.web import STATIC_DIR
+from app.config import load_settings
+from app.graphql.schema import build_schema
+from app.graphql.strawberry_compat import graphql_core_schema
+from app.http.static import STATIC_DIR
 from tests.browser_harness import BROWSER_DIR, skip_unless_served
 from tests.conftest import PROJECT_ROOT, gql
 
@@ -89,5 +91,5 @@ async def test_browser_graphql_documents_are_valid_against_the_served_schema(
     sdl = (await gql(client, "{ _service { sdl } }"))["data"]["_service"]["sdl"]
     skip_unless_served(sdl, needs)
     document = browser_documents()[name]
-    errors = validate(build_schema()._schema, parse(document))
+    errors = validate(graphql_core_schema(build_schema(load_settings())), parse(document))
     assert errors == [], [e.message for e in errors]

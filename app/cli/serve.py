@@ -1,0 +1,81 @@
+"""The composition root: builds every long-lived part from `Settings` and wires them into
+the ASGI app. The app's lifespan is one sequence: each step starts a part and registers
+how to stop it, and shutdown stops them in reverse order (queued events are flushed
+before the pool closes, the pool closes before the embedded server stops)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+
+from app.auth.authenticate import Authenticator
+from app.auth.tokens import hs_secret
+from app.config import Settings
+from app.graphql.context import Runtime, Services
+from app.graphql.schema import build_schema
+from app.graphql.view import SignalsGraphQL
+from app.http.app import SignalsApp, build_app
+from app.ingest.pipeline import Ingest
+from app.ingest.writer import GroupCommitWriter
+from app.logs import get_logger
+from app.privacy.rotation import SecretWatcher
+from app.privacy.secret import SaltSecret
+from app.storage.database import Database, asyncpg_dsn
+from app.storage.migrations import migrate
+from jobs.schedule import start_schedules, stop_schedules
+
+log = get_logger("signals.server")
+
+
+def create_app(settings: Settings, *, run_migrations: bool = True) -> SignalsApp:
+    """Build the app. The lifespan starts the database (embedded unless `DATABASE_URL`),
+    applies migrations, starts ingest, secret rotation and the opt-in job schedules."""
+    runtime = Runtime()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            stack.callback(log.info, "signals stopped")
+            stack.callback(runtime.stop)  # last: requests still being drained reach the services
+            database = Database(settings)
+            url = await asyncio.to_thread(database.start_server)
+            stack.push_async_callback(asyncio.to_thread, database.stop_server)
+            if run_migrations:
+                result = await migrate(url, settings.migrations_dir)
+                if result.applied:
+                    log.info("migrations applied", applied=result.applied)
+            engine = database.connect()
+            stack.push_async_callback(database.dispose)
+
+            salt_secret = SaltSecret(settings)
+            ingest = Ingest(settings, salt_secret, GroupCommitWriter(asyncpg_dsn(url), settings))
+            await ingest.start()
+            stack.push_async_callback(ingest.stop)  # flush queued events before the pool closes
+
+            runtime.start(
+                Services(
+                    settings=settings,
+                    engine=engine,
+                    authenticator=Authenticator.from_settings(settings, hs_secret(settings)),
+                    salt_secret=salt_secret,
+                    ingest=ingest,
+                )
+            )
+            log.info(
+                "signals ready",
+                env=settings.env,
+                embedded_db=database.embedded is not None,
+                salt_secret_fingerprint=salt_secret.fingerprint,
+            )
+
+            watcher = SecretWatcher(salt_secret, settings.salt_secret_poll_seconds)
+            watcher.start()
+            stack.push_async_callback(watcher.stop)
+            stack.push_async_callback(stop_schedules, start_schedules(settings, url))
+            yield
+
+    graphql = SignalsGraphQL(build_schema(settings), runtime, graphql_ide="graphiql" if settings.graphiql_enabled else None)
+    return build_app(settings, graphql, runtime, lifespan)

@@ -1,0 +1,75 @@
+"""The GraphQL schema: a federation v2 subgraph assembled from each capability's root
+fields (app/graphql/ingest.py, read.py, events.py), with the extensions of every operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from app.config import Settings
+from app.graphql.context import Context
+from app.graphql.errors import graphql_error
+from app.graphql.events import Event, load_event
+from app.graphql.extensions import schema_extensions
+from app.graphql.ingest import IngestMutation
+from app.graphql.read import ReadQuery
+from app.graphql.strawberry_compat import FederationAny, entity_key_fields
+
+
+@strawberry.type
+class Query(ReadQuery):
+    @strawberry.field(description="One event by id (admin only).")
+    async def event(self, info: Info[Context, None], id: strawberry.ID) -> Event | None:  # noqa: A002 - the contract's name
+        info.context.require_admin()
+        return await load_event(info.context, str(id))
+
+
+@strawberry.type
+class Mutation(IngestMutation):
+    pass
+
+
+class SignalsSchema(strawberry.federation.Schema):
+    """The federation schema, with `_entities` refusing malformed representations.
+
+    Strawberry's resolver assumes what a gateway sends (`{__typename: "Event", id: ...}`): a
+    representation without `__typename`, naming an unknown type, not an object, or with other
+    keys than the type's `resolve_reference` takes would raise KeyError/TypeError/AttributeError,
+    a masked "Unexpected error" logged as a server fault. Such an item gets a BAD_USER_INPUT
+    error of its own; well-formed ones resolve as Strawberry resolves them."""
+
+    def entities_resolver(self, info: Info, representations: list[FederationAny]) -> list[FederationAny]:
+        results: list[Any] = [None] * len(representations)
+        positions, valid = [], []
+        for index, representation in enumerate(representations):
+            problem = self._representation_problem(representation)
+            if problem is None:
+                positions.append(index)
+                valid.append(representation)
+            else:
+                results[index] = graphql_error(f"representations[{index}]: {problem}", "BAD_USER_INPUT")
+        for index, result in zip(positions, super().entities_resolver(info, valid), strict=True):
+            results[index] = result
+        return results
+
+    def _representation_problem(self, representation: object) -> str | None:
+        if not isinstance(representation, dict):
+            return "must be an object with __typename and the key fields"
+        type_name = representation.get("__typename")
+        keys = entity_key_fields(self, type_name) if isinstance(type_name, str) else None
+        if keys is None:
+            return "__typename must name an entity type of this subgraph"
+        if set(representation) - {"__typename"} != keys:
+            return f"a {type_name} representation has exactly the fields {', '.join(sorted(keys))}"
+        return None
+
+
+def build_schema(settings: Settings) -> strawberry.federation.Schema:
+    return SignalsSchema(
+        query=Query,
+        mutation=Mutation,
+        federation_version="2.5",
+        extensions=schema_extensions(settings),
+    )

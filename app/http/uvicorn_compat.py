@@ -1,0 +1,169 @@
+"""Every use of uvicorn beyond its documented API, in one place: an HTTP protocol class
+with the limits uvicorn does not have.
+
+uvicorn holds a connection whose headers never complete forever, and httptools buffers
+headers of any size. `GuardedHttpToolsProtocol` subclasses uvicorn's `HttpToolsProtocol`
+(not a public API) and relies on these internals, each exercised by
+`tests/http/test_uvicorn_compat.py` against the installed uvicorn (and bounded in
+`pyproject.toml`):
+
+- the asyncio protocol methods `connection_made`, `connection_lost`, `data_received`;
+- the httptools parser callbacks `on_message_begin`, `on_headers_complete`, `on_message_complete`;
+- `on_response_complete`, called when a response has been sent;
+- the attributes `transport`, `loop`, `cycle` (with `response_complete`), `connections`,
+  `tasks`, `app` and `limit_concurrency`, and that `on_headers_complete` answers a request
+  past `limit_concurrency` itself, with `self.app` unused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from app.config import Settings
+from app.http.limits import error_body, service_unavailable
+from app.logs import get_logger
+
+log = get_logger("signals.hardening")
+
+
+_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+def _raw_response(status: int, payload: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+        % (status, _REASONS[status], len(payload))
+        + payload
+    )
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits uvicorn does not have (see module doc):
+
+    - `header_timeout`: from connecting, or from the first byte of the next request on a
+      kept-alive connection, the request line and headers must be complete within this many
+      seconds; else 408 (or, if nothing at all was sent, a silent close). Slowloris.
+    - `max_header_bytes`: more bytes than this before the headers are complete gets 431
+      (httptools buffers headers of any size; h11's own limit applies only to h11).
+    - `body_timeout` after the response: a request whose response is sent while its body
+      is still arriving (413 by Content-Length, 408, routes that never read the body)
+      closes once the body has not finished this many seconds later, instead of staying
+      open for as long as the client trickles bytes.
+
+    Past uvicorn's `limit_concurrency` the 503 is GraphQL-shaped (SERVICE_UNAVAILABLE, with
+    Retry-After) and closes the connection. Idle keep-alive connections are uvicorn's
+    `timeout_keep_alive`. `signals serve` uses
+    `guarded_http_protocol(settings)`, a subclass carrying the configured values."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 15.0
+    max_header_bytes: int = 32_768
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._awaiting_head = True  # the next bytes belong to a request line or headers
+        self._head_bytes = 0
+        self._body_done = True
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
+
+    # --- connection ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._head_timer, self._drain_timer):
+            if timer is not None:
+                timer.cancel()
+        self._head_timer = self._drain_timer = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._awaiting_head:
+            self._head_bytes += len(data)
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+        super().data_received(data)
+        if self._awaiting_head and self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
+            message = f"request line and headers too large: at most {self.max_header_bytes} bytes are accepted"
+            self._refuse(431, error_body(message, "HEADERS_TOO_LARGE", maxBytes=self.max_header_bytes))
+
+    # --- httptools parser callbacks -----------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._body_done = False
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_head = False
+        self._head_bytes = 0
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        limit = self.limit_concurrency
+        if limit is None or (len(self.connections) < limit and len(self.tasks) < limit):
+            super().on_headers_complete()
+            return
+        # past the limit: uvicorn's own check (same condition) would answer a plain-text 503
+        log.warning("concurrency limit exceeded", limit=limit, connections=len(self.connections), tasks=len(self.tasks))
+        app, self.app, self.limit_concurrency = self.app, service_unavailable, None
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app, self.limit_concurrency = app, limit
+
+    def on_message_complete(self) -> None:
+        self._body_done = True
+        self._awaiting_head = True
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self._body_done and self._drain_timer is None and not self.transport.is_closing():
+            self._drain_timer = self.loop.call_later(self.body_timeout, self._drain_timed_out)
+
+    # --- timers -------------------------------------------------------------------------
+    def _busy(self) -> bool:
+        """A response is under way on this connection (a pipelined request is waiting)."""
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self._awaiting_head or self.transport.is_closing():
+            return
+        if self._busy():  # the previous request is still being answered: not the client's delay
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+            return
+        if self._head_bytes == 0:
+            self.transport.close()  # connected and sent nothing: nothing to answer
+            return
+        message = f"request headers not received within {self.header_timeout:g} s"
+        self._refuse(408, error_body(message, "REQUEST_TIMEOUT", timeoutSeconds=self.header_timeout))
+
+    def _drain_timed_out(self) -> None:
+        self._drain_timer = None
+        if not self._body_done and not self._busy():
+            self.transport.close()
+
+    def _refuse(self, status: int, payload: bytes) -> None:
+        log.info("connection refused", status=status)
+        if not self._busy():  # mid-response a second answer would corrupt the stream: just close
+            self.transport.write(_raw_response(status, payload))
+        self.transport.close()
+
+
+def guarded_http_protocol(settings: Settings) -> type[GuardedHttpToolsProtocol]:
+    """The protocol class for `uvicorn.run(http=...)`, carrying `settings`' limits."""
+    return type(
+        "SignalsHttpProtocol",
+        (GuardedHttpToolsProtocol,),
+        {
+            "header_timeout": settings.header_timeout,
+            "body_timeout": settings.body_timeout,
+            "max_header_bytes": settings.max_header_bytes,
+        },
+    )

@@ -1,0 +1,190 @@
+"""Checks on what a caller sends to `trackEvent`: allowlists, entity ids, free-text fields
+and the `description` object. Each check returns `None` (fine) or a `Problem`: the drop
+reason and a message the caller can act on. Nothing here raises on bad input.
+
+- `appName`, `eventType`, `entityType` must be in their allowlist when one is configured
+  (`SIGNALS_ALLOWED_APPS` / `_EVENT_TYPES` / `_ENTITY_TYPES`); with an empty allowlist any
+  well-formed name is accepted (letters, digits, `._:-`, at most 64 characters).
+- `entityId` is checked against the format configured for its type
+  (`SIGNALS_ENTITY_ID_PATTERNS`, e.g. `order=^[0-9]{1,12}$,customer=uuid`), else against
+  `DEFAULT_ENTITY_ID`. It needs an `entityType`.
+- `description` is a JSON object of at most 2 KiB (UTF-8, compact serialization) without
+  PII-shaped keys at any depth (`email`, `firstName`, `user_id`, `IP-Address`, ...; keys are
+  compared case- and separator-insensitively) and without email-shaped string values.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from app.config import NAME, Settings, parse_entity_id_patterns
+
+DESCRIPTION_MAX_BYTES = 2048
+DESCRIPTION_MAX_DEPTH = 16
+ROUTE_MAX_CHARS = 512
+
+TOKEN_128 = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # session ids, client event ids
+DEFAULT_ENTITY_ID = TOKEN_128
+EMAIL_SHAPED = re.compile(r"[^\s@/?#]+@[^\s@/?#]+\.[A-Za-z]{2,}")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# PII-shaped description keys, compared after lower-casing and dropping every non-alphanumeric.
+PII_KEYS_EXACT = frozenset(
+    {
+        "name", "firstname", "lastname", "fullname", "surname", "givenname", "familyname", "middlename",
+        "maidenname", "username", "displayname", "nickname", "email", "mail", "emailaddress",
+        "phone", "phonenumber", "mobile", "mobilenumber", "tel", "telephone", "fax",
+        "userid", "uid", "token", "password", "passwd", "pwd", "secret", "apikey",
+        "ip", "ipaddr", "ipaddress", "ipv4", "ipv6", "address", "street", "streetaddress",
+        "ssn", "socialsecuritynumber", "dob", "dateofbirth", "birthdate", "birthday", "birthplace",
+        "iban", "creditcard", "cardnumber", "passport", "postcode", "zipcode",
+    }
+)  # fmt: skip
+# ... and keys containing any of these (e.g. `customerEmail`, `billing_address`, `X-Auth-Token`).
+PII_KEY_PARTS = (
+    "email", "phone", "password", "passwd", "secret", "token", "address", "street", "birth",
+    "surname", "firstname", "lastname", "fullname", "username", "userid", "customername",
+    "contactname", "personname", "realname", "legalname",
+)  # fmt: skip
+# ... and keys made of words where one of these stands alone (`ip_country`, `client IP`, `user-ssn`).
+PII_KEY_WORDS = frozenset({"ip", "ssn", "dob", "mail", "mobile", "tel", "uid"})
+# Words: split at separators, at camelCase humps and after an acronym (`clientIPHash`).
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why an event is dropped: a `DropReason` name and a message for the caller."""
+
+    reason: str
+    message: str
+
+
+@functools.lru_cache(maxsize=4096)  # keys repeat: "button", "rows", ...
+def _pii_key(key: str) -> bool:
+    flat = re.sub(r"[^a-z0-9]", "", key.lower())
+    if flat in PII_KEYS_EXACT or any(part in flat for part in PII_KEY_PARTS):
+        return True
+    words = [*_WORD_SPLIT.split(key), *re.split(r"[^a-z0-9]+", key.lower())]  # the latter: `client_iP`
+    return any(word.lower() in PII_KEY_WORDS for word in words if word)
+
+
+def is_utf8(value: str) -> bool:
+    """False for text UTF-8 (and PostgreSQL) cannot hold: lone surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. "\\ud800" in the request's JSON
+        return False
+    return True
+
+
+def _text_problem(field: str, value: str, max_chars: int) -> Problem | None:
+    if len(value) > max_chars:
+        return Problem("INVALID_INPUT", f"{field} is longer than {max_chars} characters")
+    if CONTROL_CHARS.search(value) or not is_utf8(value):
+        return Problem("INVALID_INPUT", f"{field} contains control characters or invalid Unicode")
+    if "?" in value or "#" in value:  # query strings carry ids, tokens, search terms
+        return Problem("INVALID_INPUT", f"{field} must be a path without query string or fragment (e.g. /orders/:id)")
+    if EMAIL_SHAPED.search(value):
+        return Problem("INVALID_INPUT", f"{field} looks like it contains an email address; personal data is not accepted")
+    return None
+
+
+class EventValidator:
+    """The configured allowlists and entity id formats, applied to one event's fields."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.apps = frozenset(settings.allowed_apps)
+        self.event_types = frozenset(settings.allowed_event_types)
+        self.entity_types = frozenset(settings.allowed_entity_types)
+        self.entity_id_patterns = parse_entity_id_patterns(settings.entity_id_patterns)
+
+    @staticmethod
+    def _named(kind: str, value: str, allowed: frozenset[str], reason: str) -> Problem | None:
+        if allowed:
+            if value not in allowed:
+                return Problem(reason, f"{kind} is not one of the configured values ({', '.join(sorted(allowed))})")
+            return None
+        if not NAME.fullmatch(value):
+            return Problem("INVALID_INPUT", f"{kind} must be 1-64 letters, digits or ._:- starting with a letter or digit")
+        return None
+
+    def app(self, app_name: str) -> Problem | None:
+        return self._named("appName", app_name, self.apps, "UNKNOWN_APP")
+
+    def event_type(self, event_type: str) -> Problem | None:
+        return self._named("eventType", event_type, self.event_types, "UNKNOWN_EVENT_TYPE")
+
+    def entity(self, entity_type: str | None, entity_id: str | None) -> Problem | None:
+        if entity_type is None:
+            if entity_id is not None:
+                return Problem("INVALID_ENTITY", "entityId needs an entityType")
+            return None
+        problem = self._named("entityType", entity_type, self.entity_types, "UNKNOWN_ENTITY_TYPE")
+        if problem is not None or entity_id is None:
+            return problem
+        pattern = self.entity_id_patterns.get(entity_type, DEFAULT_ENTITY_ID)
+        if not pattern.fullmatch(entity_id):
+            return Problem("INVALID_ENTITY", f"entityId does not have the format configured for entity type {entity_type}")
+        return None
+
+    @staticmethod
+    def fields(route: str | None, session_id: str | None, client_event_id: str) -> Problem | None:
+        if not TOKEN_128.fullmatch(client_event_id):
+            return Problem("INVALID_INPUT", "clientEventId must be 1-128 letters, digits or ._:- (a UUID is ideal)")
+        if session_id is not None and not TOKEN_128.fullmatch(session_id):
+            return Problem("INVALID_INPUT", "sessionId must be 1-128 letters, digits or ._:-")
+        if route is not None:
+            return _text_problem("route", route, ROUTE_MAX_CHARS)
+        return None
+
+
+def compact_json(value: Any) -> str:
+    """The stored form of a description: compact, non-ASCII kept (so its size is honest)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def check_description(description: Any) -> tuple[str | None, Problem | None]:
+    """(stored form, None) for a fine description, (None, problem) otherwise.
+
+    A JSON object <= 2 KiB compact UTF-8, no PII-shaped keys, no email-shaped strings."""
+    if description is None:
+        return None, None
+    if not isinstance(description, dict):
+        return None, Problem("INVALID_INPUT", "description must be a JSON object")
+    try:
+        stored = compact_json(description)
+        size = len(stored.encode("utf-8"))
+    except (ValueError, TypeError, RecursionError, UnicodeEncodeError):
+        return None, Problem("INVALID_INPUT", "description is not valid JSON (NaN, Infinity or invalid Unicode)")
+    if size > DESCRIPTION_MAX_BYTES:
+        return None, Problem(
+            "DESCRIPTION_TOO_LARGE", f"description is {size} bytes serialized; the limit is {DESCRIPTION_MAX_BYTES}"
+        )
+    problem = _content_problem(description)
+    return (None, problem) if problem else (stored, None)
+
+
+def _content_problem(description: dict[str, Any]) -> Problem | None:
+    stack: list[tuple[Any, str, int]] = [(description, "description", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > DESCRIPTION_MAX_DEPTH:
+            return Problem("INVALID_INPUT", f"description nests deeper than {DESCRIPTION_MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key or EMAIL_SHAPED.search(key):
+                    return Problem("INVALID_INPUT", f"a key in {path} holds an email address or a NUL character")
+                if _pii_key(key):
+                    return Problem("PII_KEY", f"description key {path}.{key} looks like personal data; remove it")
+                stack.append((item, f"{path}.{key}", depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
+        elif isinstance(value, str) and ("\x00" in value or EMAIL_SHAPED.search(value)):
+            return Problem("INVALID_INPUT", f"{path} holds an email address or a NUL character; personal data is not accepted")
+    return None

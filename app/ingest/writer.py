@@ -1,0 +1,235 @@
+"""Group commit: many concurrent `trackEvent` requests, one INSERT round trip.
+
+Requests put their rows on a bounded queue together with a future each, and wait. A few
+drain tasks (`FLUSHERS`, each with its own connection) take whatever has queued up (at
+most `batch_max` rows) and write it with one autocommitted statement:
+
+    INSERT ... SELECT FROM unnest(<one array per column>)
+    ON CONFLICT (client_event_id) DO NOTHING RETURNING id, client_event_id
+
+which, in the same round trip, also reads the ids of the rows that already existed. A
+future is resolved only after that statement has committed, so an ACCEPTED answer means
+the row is durable. While one batch is in flight the next one gathers, so the batch size
+follows the load. If the database fails, every future of that batch gets the error; a
+data error in one row (which validation should prevent) is isolated by writing that
+batch's rows one at a time, so one bad row cannot sink its neighbours.
+
+The drain tasks hold their own asyncpg connections (same server settings as the pool):
+a pool checkout, a pre-ping and BEGIN/COMMIT would be four more round trips per batch,
+each waiting behind the other requests on the event loop.
+
+`write()` never waits past `timeout` seconds: rows not committed by then are reported as
+unavailable (the caller retries with the same clientEventId and gets DUPLICATE if the
+write did land after all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import operator
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import asyncpg
+
+from app.config import Settings
+from app.logs import OutageLog, get_logger
+from app.metrics import WRITE_BATCH_FAILURES, WRITE_BATCH_SIZE
+from app.storage.events import COLUMNS, EventRow
+
+log = get_logger("signals.writer")
+
+FLUSHERS = 1  # measured: one drain task makes larger batches and more req/s than two
+
+
+_COLUMN_VALUES = operator.attrgetter(*COLUMNS)
+_NAMES = ", ".join(COLUMNS)
+_ARRAYS = ", ".join(f"${n}::{'timestamptz' if name == 'created_at' else 'text'}[]" for n, name in enumerate(COLUMNS, 1))
+_VALUES = ", ".join("description::jsonb" if name == "description" else name for name in COLUMNS)
+
+# `existing` reads the statement's snapshot: rows inserted by `inserted` are not in it, rows
+# that were there before are. A row committed by another writer after the snapshot is in
+# neither; `LOOKUP_SQL` finds it in one more round trip.
+INSERT_SQL = f"""
+WITH incoming AS (SELECT * FROM unnest({_ARRAYS}) AS t({_NAMES})),
+inserted AS (
+    INSERT INTO events ({_NAMES}) SELECT {_VALUES} FROM incoming
+    ON CONFLICT (client_event_id) DO NOTHING
+    RETURNING id, client_event_id
+)
+SELECT id, client_event_id, true AS inserted FROM inserted
+UNION ALL
+SELECT e.id, e.client_event_id, false AS inserted FROM events e
+WHERE e.client_event_id IN (SELECT client_event_id FROM incoming)
+"""
+LOOKUP_SQL = "SELECT id, client_event_id FROM events WHERE client_event_id = ANY($1::text[])"
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The row's id; `inserted` is False when its clientEventId was already stored."""
+
+    event_id: str
+    inserted: bool
+
+
+class WriteUnavailable(Exception):
+    """The row was not (known to be) committed; `str()` is safe to show the caller."""
+
+
+Pending = tuple[EventRow, asyncio.Future[Stored]]
+
+
+class GroupCommitWriter:
+    def __init__(self, dsn: str, settings: Settings) -> None:
+        self.dsn = dsn
+        self.settings = settings
+        self.batch_max = settings.write_batch_max
+        self.timeout = settings.write_timeout
+        self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=settings.write_queue_max)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._outage = OutageLog(log, "database writes failing; callers get UNAVAILABLE (retryable)", "database writes recovered")
+
+    # --- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        self._closing = False
+        self._tasks = [asyncio.create_task(self._drain(), name=f"signals-group-commit-{n}") for n in range(FLUSHERS)]
+
+    async def stop(self) -> None:
+        """Refuse new rows, write everything already queued, then stop."""
+        self._closing = True
+        if not self._tasks:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout=max(self.timeout, 10.0))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        while not self._queue.empty():  # only when the database never answered
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(WriteUnavailable("the service is shutting down"))
+
+    # --- the request side ------------------------------------------------------------
+    async def write(self, rows: list[EventRow]) -> list[Stored | WriteUnavailable]:
+        """Queue `rows`, wait (at most `timeout`) for their commit; one outcome per row."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Stored]] = []
+        for row in rows:
+            future: asyncio.Future[Stored] = loop.create_future()
+            if self._closing or not self._tasks:
+                future.set_exception(WriteUnavailable("the service is shutting down"))
+            else:
+                try:
+                    self._queue.put_nowait((row, future))
+                except asyncio.QueueFull:
+                    future.set_exception(WriteUnavailable("the write queue is full"))
+            futures.append(future)
+        deadline = loop.call_later(self.timeout, _fail, futures, WriteUnavailable("the database did not confirm the write in time"))
+        try:
+            for future in futures:
+                with contextlib.suppress(Exception):
+                    await future
+        finally:
+            deadline.cancel()
+        return [self._outcome(future) for future in futures]
+
+    @staticmethod
+    def _outcome(future: asyncio.Future[Stored]) -> Stored | WriteUnavailable:
+        error = future.exception()
+        if error is None:
+            return future.result()
+        return error if isinstance(error, WriteUnavailable) else WriteUnavailable("the database is unavailable")
+
+    # --- the drain tasks ---------------------------------------------------------------
+    async def _connect(self) -> asyncpg.Connection:
+        server_settings = {"application_name": "signals-writer"}
+        if self.settings.db_statement_timeout_ms:
+            server_settings["statement_timeout"] = str(self.settings.db_statement_timeout_ms)
+        # A batch nobody waits for any more is not worth waiting on: past `write_timeout`
+        # its callers were told UNAVAILABLE and will retry, so a hung connection is dropped
+        # soon after and the next batch gets a fresh one.
+        return await asyncpg.connect(
+            self.dsn,
+            timeout=min(self.settings.db_connect_timeout, self.timeout),
+            command_timeout=self.timeout + 1,
+            server_settings=server_settings,
+        )
+
+    async def _drain(self) -> None:
+        conn: asyncpg.Connection | None = None
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                await asyncio.sleep(0)  # one loop turn: requests that are ready join this batch
+                while len(batch) < self.batch_max and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await self._connect()
+                    await self._write_batch(conn, batch)
+                    self._outage.succeeded()
+                except Exception as exc:  # noqa: BLE001 - every failure goes to the waiting requests
+                    WRITE_BATCH_FAILURES.labels(type(exc).__name__).inc()
+                    self._outage.failed(exc, rows=len(batch))
+                    _fail([future for _, future in batch], exc)
+                    if conn is not None and not isinstance(exc, asyncpg.PostgresError):
+                        conn.terminate()  # broken or timed out: reconnect for the next batch
+                        conn = None
+                finally:
+                    for _ in batch:
+                        self._queue.task_done()
+        finally:
+            if conn is not None:
+                conn.terminate()
+
+    async def _write_batch(self, conn: asyncpg.Connection, batch: list[Pending]) -> None:
+        live = [(row, future) for row, future in batch if not future.done()]
+        if not live:
+            return
+        WRITE_BATCH_SIZE.observe(len(live))
+        try:
+            stored = await self._insert(conn, [row for row, _ in live])
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            if len(live) == 1:
+                log.error("event row refused by the database", error=type(exc).__name__)
+                _fail([future for _, future in live], exc)
+                return
+            for one in live:  # isolate the bad row
+                await self._write_batch(conn, [one])
+            return
+        claimed: set[str] = set()  # a clientEventId repeated in this batch: later copies are duplicates
+        for row, future in live:
+            outcome = stored.get(row.client_event_id)
+            if future.done():
+                continue
+            if outcome is None:
+                future.set_exception(WriteUnavailable("the write could not be confirmed"))
+            elif row.client_event_id in claimed:
+                future.set_result(Stored(outcome.event_id, inserted=False))
+            else:
+                claimed.add(row.client_event_id)
+                future.set_result(outcome)
+
+    @staticmethod
+    async def _insert(conn: asyncpg.Connection, rows: list[EventRow]) -> dict[str, Stored]:
+        """Insert `rows` (first occurrence of a clientEventId wins); {clientEventId: Stored}."""
+        unique: dict[str, EventRow] = {}
+        for row in rows:
+            unique.setdefault(row.client_event_id, row)
+        arrays = zip(*map(_COLUMN_VALUES, unique.values()), strict=True)  # one tuple per column
+        stored = {r[1]: Stored(str(r[0]), r[2]) for r in await conn.fetch(INSERT_SQL, *arrays)}
+        missing = [key for key in unique if key not in stored]
+        if missing:
+            for r in await conn.fetch(LOOKUP_SQL, missing):
+                stored[r[1]] = Stored(str(r[0]), False)
+        return stored
+
+
+def _fail(futures: Iterable[asyncio.Future[Stored]], error: BaseException) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(error)

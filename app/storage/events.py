@@ -1,0 +1,35 @@
+"""The shape of an `events` row, defined once (the table itself is `schema.prisma`).
+
+`EventRow` is a row as ingest derives it, before the database assigns its `id`; the
+writer's INSERT, the read side's SELECT list and the GraphQL `Event` type are all derived
+from its fields. A test checks these fields against the migrated table's columns.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, fields
+
+
+@dataclass(slots=True)
+class EventRow:
+    """One events row without its id."""
+
+    created_at: dt.datetime
+    app_name: str
+    event_type: str
+    route: str | None
+    entity_type: str | None
+    entity_id: str | None
+    user_hash: str
+    session_id: str | None
+    device_type: str
+    browser_family: str
+    os_family: str
+    client_event_id: str
+    description: str | None  # compact JSON text on the way in; read back as jsonb (a dict)
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EventRow))
+"""The columns ingest writes, in `EventRow` order."""
+
+SELECT_COLUMNS = ", ".join(("id", *COLUMNS))
+"""What the read side selects for one event: `id` and every written column."""
