@@ -251,7 +251,9 @@ class Settings(BaseSettings):
         if self.jwt_secret is not None:
             check_secret_strength(self.jwt_secret.get_secret_value(), "SIGNALS_JWT_SECRET")
         if self.database_url is None:
-            raise _SettingProblem("DATABASE_URL", "production needs an external PostgreSQL (the embedded one is for development)")
+            raise _SettingProblem(
+                "DATABASE_URL", "production needs an external PostgreSQL (the embedded one is for development)"
+            )
         return self
 
     # --- derived ---------------------------------------------------------------------
@@ -279,7 +281,9 @@ def check_secret_strength(secret: str, setting: str) -> None:
     """Refuse secrets shorter than 32 bytes or made of one repeated character."""
     raw = secret.encode("utf-8")
     if len(raw) < MIN_SECRET_BYTES:
-        raise _SettingProblem(setting, f"too weak: {len(raw)} bytes, need at least {MIN_SECRET_BYTES} (`signals secret generate`)")
+        raise _SettingProblem(
+            setting, f"too weak: {len(raw)} bytes, need at least {MIN_SECRET_BYTES} (`signals secret generate`)"
+        )
     if len(set(raw)) < 8:
         raise _SettingProblem(setting, "too weak: too few distinct characters (`signals secret generate`)")
 

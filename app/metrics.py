@@ -11,4 +11,6 @@ WRITE_BATCH_SIZE = Histogram(
     "signals_write_batch_size", "Events per group-commit INSERT", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 )
 
-WRITE_BATCH_FAILURES = Counter("signals_write_batch_failures", "Group-commit batches the database did not take, by error", ["error"])
+WRITE_BATCH_FAILURES = Counter(
+    "signals_write_batch_failures", "Group-commit batches the database did not take, by error", ["error"]
+)

@@ -100,7 +100,9 @@ class FaultProxy:
 
     def _send(self, command: str) -> None:
         process = self._process
-        assert process is not None and process.stdin is not None and process.stdout is not None, "start() the proxy first"
+        assert process is not None and process.stdin is not None and process.stdout is not None, (
+            "start() the proxy first"
+        )
         process.stdin.write(command + "\n")
         process.stdin.flush()
         reply = process.stdout.readline().strip()

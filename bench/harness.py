@@ -26,7 +26,9 @@ def free_port() -> int:
 def clean_env(**settings: str) -> dict[str, str]:
     """This process's environment without any SIGNALS_* setting, DATABASE_URL or REDIS_URL
     (so a developer's own configuration cannot leak into a server under test), plus `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_") and k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_") and k not in ("DATABASE_URL", "REDIS_URL")
+    }
     env.update(settings)
     return env
 

@@ -114,7 +114,11 @@ def lua_string(text: str) -> str:
 
 def scenario_lua(run: str, path: str, auth: str, body_kind: str, unique_ua_per_request: bool) -> str:
     head, tail = unique_ua("@N@").split("@N@")
-    ua = f'{lua_string(head)} .. tid .. "." .. counter .. {lua_string(tail)}' if unique_ua_per_request else lua_string(UA)
+    ua = (
+        f'{lua_string(head)} .. tid .. "." .. counter .. {lua_string(tail)}'
+        if unique_ua_per_request
+        else lua_string(UA)
+    )
     if body_kind == "bare":
         event = dict(EVENT, clientEventId="@ID@")
         head, tail = json.dumps(event).split("@ID@")
@@ -125,7 +129,9 @@ def scenario_lua(run: str, path: str, auth: str, body_kind: str, unique_ua_per_r
         body = f"{lua_string(head)} .. id .. {lua_string(tail)}"
     else:  # batch of 100: ids <id>-0 .. <id>-99
         event_head, event_tail = json.dumps(dict(EVENT, clientEventId="@ID@")).split("@ID@")
-        payload_head, payload_tail = json.dumps({"query": TRACK_MANY, "variables": {"i": ["@EVENTS@"]}}).split('"@EVENTS@"')
+        payload_head, payload_tail = json.dumps({"query": TRACK_MANY, "variables": {"i": ["@EVENTS@"]}}).split(
+            '"@EVENTS@"'
+        )
         body = (
             f"(function() local parts = {{}} for k = 0, 99 do parts[#parts + 1] = {lua_string(event_head)} .. id .. "
             f'"-" .. k .. {lua_string(event_tail)} end return {lua_string(payload_head)} .. table.concat(parts, ",") .. '
@@ -162,9 +168,18 @@ def run_wrk(url: str, lua: str, connections: int, duration: float) -> tuple[floa
     return parse_wrk(output)
 
 
-def run_python_load(url: str, lua_args: dict[str, object], connections: int, duration: float) -> tuple[float, float, float, int, str]:
+def run_python_load(
+    url: str, lua_args: dict[str, object], connections: int, duration: float
+) -> tuple[float, float, float, int, str]:
     """Fallback without wrk: bench/loadgen.py in its own process."""
-    cmd = [sys.executable, str(ROOT / "bench" / "loadgen.py"), url, json.dumps(lua_args), str(connections), str(duration)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "loadgen.py"),
+        url,
+        json.dumps(lua_args),
+        str(connections),
+        str(duration),
+    ]
     output = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=duration + 60).stdout
     data = json.loads(output)
     return data["rps"], data["p50"], data["p99"], data["completed"], data["errors"]
@@ -241,9 +256,19 @@ def main() -> int:
         ]
         print(f"load: {'wrk' if use_wrk else 'python'} -c{args.connections}, {args.duration:g}s per scenario, "
               f"one uvicorn worker per server, one PostgreSQL, {os.cpu_count()} CPUs (shared)", flush=True)  # fmt: skip
-        for base, path, kind in ((bare_base, "/track", "bare"), (noop_base, "/graphql", "track"), (app_base, "/graphql", "track")):
+        for base, path, kind in (
+            (bare_base, "/track", "bare"),
+            (noop_base, "/graphql", "track"),
+            (app_base, "/graphql", "track"),
+        ):
             lua = scenario_lua(f"warm{uuid.uuid4().hex[:6]}", path, auth, kind, False)
-            load_args = {"run": "warm" + uuid.uuid4().hex[:6], "path": path, "auth": auth, "kind": kind, "unique_ua": False}
+            load_args = {
+                "run": "warm" + uuid.uuid4().hex[:6],
+                "path": path,
+                "auth": auth,
+                "kind": kind,
+                "unique_ua": False,
+            }
             if use_wrk:
                 run_wrk(base + path, lua, args.connections, args.warmup)
             else:
@@ -252,7 +277,9 @@ def main() -> int:
         for name, base, path, kind, unique_ua, per_request in scenarios:
             run = "r" + uuid.uuid4().hex[:8]
             if use_wrk:
-                measured = run_wrk(base + path, scenario_lua(run, path, auth, kind, unique_ua), args.connections, args.duration)
+                measured = run_wrk(
+                    base + path, scenario_lua(run, path, auth, kind, unique_ua), args.connections, args.duration
+                )
             else:
                 load_args = {"run": run, "path": path, "auth": auth, "kind": kind, "unique_ua": unique_ua}
                 measured = run_python_load(base + path, load_args, args.connections, args.duration)
@@ -271,7 +298,9 @@ def main() -> int:
         print()
         print(f"trackEvent / bare throughput: {throughput:.2f}x   (target >= 0.6x, goal 1.0x)  "
               f"{'OK' if throughput >= 0.6 else 'MISSED'}")  # fmt: skip
-        print(f"GraphQL noop / bare throughput: {noop.requests_per_s / bare.requests_per_s:.2f}x   (the framework's ceiling, for reference)")
+        print(
+            f"GraphQL noop / bare throughput: {noop.requests_per_s / bare.requests_per_s:.2f}x   (the framework's ceiling, for reference)"
+        )
         print(f"trackEvent / bare p99:        {p99:.2f}x   (target <= 2x)  {'OK' if p99 <= 2 else 'MISSED'}")
         print(f"batch events/s:               {batch.events_per_s:.0f}   (target >= 10000)  "
               f"{'OK' if batch.events_per_s >= 10_000 else 'MISSED'}")  # fmt: skip

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.ingest import UA, make_body, unique_ua  # noqa: E402
+from bench.ingest import UA, make_body, unique_ua
 
 
 async def main(url: str, spec: dict, connections: int, seconds: float) -> dict:

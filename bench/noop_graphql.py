@@ -14,8 +14,8 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
 
-from app.ingest.pipeline import TrackStatus
 from app.graphql.ingest import TrackEventInput, TrackEventResult
+from app.ingest.pipeline import TrackStatus
 
 
 @strawberry.type
@@ -34,6 +34,9 @@ class Mutation:
 
 
 schema = strawberry.federation.Schema(
-    query=Query, mutation=Mutation, federation_version="2.5", extensions=[ParserCache(maxsize=256), ValidationCache(maxsize=256)]
+    query=Query,
+    mutation=Mutation,
+    federation_version="2.5",
+    extensions=[ParserCache(maxsize=256), ValidationCache(maxsize=256)],
 )
 app = Starlette(routes=[Route("/graphql", GraphQL(schema), methods=["POST"])])

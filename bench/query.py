@@ -36,11 +36,11 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.read import queries, rollup  # noqa: E402
-from app.config import load_settings  # noqa: E402
-from app.storage.database import EmbeddedPostgres, asyncpg_dsn, create_engine  # noqa: E402
-from app.storage.migrations import migrate  # noqa: E402
-from bench.harness import create_database, drop_database  # noqa: E402
+from app.config import load_settings
+from app.read import queries, rollup
+from app.storage.database import EmbeddedPostgres, asyncpg_dsn, create_engine
+from app.storage.migrations import migrate
+from bench.harness import create_database, drop_database
 
 APPS = {"admin-console": 55, "billing-admin": 25, "support-desk": 15, "ops-tools": 5}
 EVENT_TYPES = {"view": 50, "click": 30, "search": 10, "export": 5, "login": 5}
@@ -50,8 +50,19 @@ BROWSERS = {"Chrome": 60, "Firefox": 20, "Edge": 12, "Safari": 8}
 OSES = {"Windows": 55, "Mac OS X": 25, "Linux": 15, "iOS": 5}
 PEOPLE = 4_000
 COLUMNS = [
-    "id", "created_at", "app_name", "event_type", "route", "entity_type", "entity_id", "user_hash",
-    "session_id", "device_type", "browser_family", "os_family", "client_event_id",
+    "id",
+    "created_at",
+    "app_name",
+    "event_type",
+    "route",
+    "entity_type",
+    "entity_id",
+    "user_hash",
+    "session_id",
+    "device_type",
+    "browser_family",
+    "os_family",
+    "client_event_id",
 ]
 
 
@@ -69,7 +80,9 @@ class Generator:
         self.route_weights = zipf_weights(40)
         self.person_weights = zipf_weights(PEOPLE, 0.8)
         # each day's share: weekdays busier than weekends, ~2x growth over the window
-        shares = [(0.35 if (self.start + dt.timedelta(days=d)).weekday() >= 5 else 1.0) * (1 + d / days) for d in range(days)]
+        shares = [
+            (0.35 if (self.start + dt.timedelta(days=d)).weekday() >= 5 else 1.0) * (1 + d / days) for d in range(days)
+        ]
         total = sum(shares)
         self.per_day = [int(rows * share / total) for share in shares]
         self.per_day[-1] += rows - sum(self.per_day)
@@ -132,7 +145,9 @@ async def seed(url: str, rows: int, days: int) -> Generator:
         for day in range(days):
             await conn.copy_records_to_table("events", records=gen.day_rows(day), columns=COLUMNS)
             if day % 30 == 29:
-                print(f"  copied {sum(gen.per_day[: day + 1]):,} rows ({time.perf_counter() - started:.0f} s)", flush=True)
+                print(
+                    f"  copied {sum(gen.per_day[: day + 1]):,} rows ({time.perf_counter() - started:.0f} s)", flush=True
+                )
         print(f"  COPY {rows:,} rows: {time.perf_counter() - started:.0f} s", flush=True)
         started = time.perf_counter()
         await conn.execute("SET maintenance_work_mem = '512MB'")
@@ -211,8 +226,12 @@ async def measure(url: str, gen: Generator, runs: int) -> None:
 
             for label, spec in (
                 ("app + type", queries.EventFilterSpec(app_name="billing-admin", event_types=("export",))),
-                ("app + 2 types, 30 days", queries.EventFilterSpec(
-                    app_name="admin-console", event_types=("click", "export"), start=end - dt.timedelta(days=30))),
+                (
+                    "app + 2 types, 30 days",
+                    queries.EventFilterSpec(
+                        app_name="admin-console", event_types=("click", "export"), start=end - dt.timedelta(days=30)
+                    ),
+                ),
                 ("app only", queries.EventFilterSpec(app_name="support-desk")),
                 ("entity", queries.EventFilterSpec(entity_type="order", entity_id="ord_1")),
                 ("no filter", queries.EventFilterSpec()),
@@ -243,12 +262,24 @@ async def measure(url: str, gen: Generator, runs: int) -> None:
             cold = await timed(0, stats(users, True, 1))  # the first ask fills daily_app_users
             print(f"{'(daily_app_users filled by the first ask: ' + format(cold, '.0f') + ' ms)':<58}")
             for parallelism in (1, settings.stats_parallelism):
-                report(f"eventStats 30-day daily counts, one app+type (x{parallelism})",
-                       await timed(runs, stats(counts, False, parallelism)), baseline, 200)
-                report(f"eventStats 180-day daily distinct users, one app (x{parallelism})",
-                       await timed(max(5, runs // 3), stats(users, True, parallelism)), baseline, 1000)
-                report(f"  same, from events only (no rollup) (x{parallelism})",
-                       await timed(5, stats(users, True, parallelism, events_only=True)), baseline, 1000)
+                report(
+                    f"eventStats 30-day daily counts, one app+type (x{parallelism})",
+                    await timed(runs, stats(counts, False, parallelism)),
+                    baseline,
+                    200,
+                )
+                report(
+                    f"eventStats 180-day daily distinct users, one app (x{parallelism})",
+                    await timed(max(5, runs // 3), stats(users, True, parallelism)),
+                    baseline,
+                    1000,
+                )
+                report(
+                    f"  same, from events only (no rollup) (x{parallelism})",
+                    await timed(5, stats(users, True, parallelism, events_only=True)),
+                    baseline,
+                    1000,
+                )
     finally:
         await engine.dispose()
 
@@ -271,8 +302,10 @@ async def main() -> int:
             url = embedded.start()
         try:
             conn = await asyncpg.connect(asyncpg_dsn(url))
-            print(f"PostgreSQL: {await conn.fetchval('SHOW server_version')} ({'DATABASE_URL' if external else 'embedded'}), "
-                  f"{os.cpu_count()} CPUs")
+            print(
+                f"PostgreSQL: {await conn.fetchval('SHOW server_version')} ({'DATABASE_URL' if external else 'embedded'}), "
+                f"{os.cpu_count()} CPUs"
+            )
             await conn.close()
             await migrate(url)
             gen = Generator(args.rows, args.days)

@@ -27,10 +27,10 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.storage.database import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
-from app.storage.migrations import migrate  # noqa: E402
-from bench.harness import create_database, drop_database  # noqa: E402
-from jobs.retention import run_retention  # noqa: E402
+from app.storage.database import EmbeddedPostgres, asyncpg_dsn
+from app.storage.migrations import migrate
+from bench.harness import create_database, drop_database
+from jobs.retention import run_retention
 
 FILL = """
 INSERT INTO events (created_at, app_name, event_type, user_hash, device_type, browser_family, os_family, client_event_id)
@@ -106,18 +106,26 @@ async def bench(server_url: str, rows: int, batch_size: int, writers: int, basel
         print(f"filled {rows} expired + {rows // 10} in-window rows in {time.perf_counter() - started:.1f} s")
 
         baseline, _ = await measure_writes(dsn, writers, baseline_seconds)
-        during, report = await measure_writes(dsn, writers, asyncio.ensure_future(run_retention(url, retention_days=180, batch_size=batch_size)))
+        during, report = await measure_writes(
+            dsn, writers, asyncio.ensure_future(run_retention(url, retention_days=180, batch_size=batch_size))
+        )
         assert report is not None
         print(report.summary())
-        print(f"  rows removed: {report.rows}   batches: {report.batches}   elapsed: {report.elapsed_seconds:.2f} s   "
-              f"longest delete transaction: {report.longest_transaction_seconds * 1000:.1f} ms")
+        print(
+            f"  rows removed: {report.rows}   batches: {report.batches}   elapsed: {report.elapsed_seconds:.2f} s   "
+            f"longest delete transaction: {report.longest_transaction_seconds * 1000:.1f} ms"
+        )
         print(f"concurrent writers ({writers} connections, single-row INSERT):")
         print(f"  {'':22} {'writes/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'failed':>7}")
         for label, w in (("baseline (no retention)", baseline), ("during retention", during)):
             print(f"  {label:22} {w.rate:9.0f} {w.pct(0.5):8.2f} {w.pct(0.99):8.2f} {w.pct(1.0):8.2f} {w.failures:7d}")
-        print(f"  ratio during/baseline: throughput x{during.rate / baseline.rate:.2f}, "
-              f"p99 latency x{during.pct(0.99) / baseline.pct(0.99):.2f}, max latency x{during.pct(1.0) / baseline.pct(1.0):.2f}")
-        print(f"  median write latency during retention: {statistics.median(during.latencies) * 1000:.2f} ms; failed writes: {during.failures}")
+        print(
+            f"  ratio during/baseline: throughput x{during.rate / baseline.rate:.2f}, "
+            f"p99 latency x{during.pct(0.99) / baseline.pct(0.99):.2f}, max latency x{during.pct(1.0) / baseline.pct(1.0):.2f}"
+        )
+        print(
+            f"  median write latency during retention: {statistics.median(during.latencies) * 1000:.2f} ms; failed writes: {during.failures}"
+        )
     finally:
         await drop_database(server_url, url)
 
@@ -136,7 +144,9 @@ def main() -> None:
         server_url = embedded.start()
     print(f"server: {'embedded PostgreSQL' if embedded else make_url(server_url).render_as_string(hide_password=True)}")
     try:
-        asyncio.run(asyncio.wait_for(bench(server_url, args.rows, args.batch_size, args.writers, args.baseline_seconds), 900))
+        asyncio.run(
+            asyncio.wait_for(bench(server_url, args.rows, args.batch_size, args.writers, args.baseline_seconds), 900)
+        )
     finally:
         if embedded is not None:
             embedded.stop()

@@ -142,7 +142,9 @@ def start_server(database_url: str, port: int, data_dir: Path, write_timeout: fl
         SIGNALS_LOG_LEVEL="WARNING",
     )
     log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log, cwd=ROOT
+    )
 
 
 async def wait_ready(base: str, seconds: float = 60) -> None:
@@ -166,7 +168,10 @@ class Outcome(NamedTuple):
 
 async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: Result) -> Outcome:
     """Run the load and the fault against the server on `port`."""
-    auth = {"authorization": "Bearer " + issue_token(JWT_SECRET, subject="soak", roles=["member"], ttl_seconds=3600), "user-agent": UA}
+    auth = {
+        "authorization": "Bearer " + issue_token(JWT_SECRET, subject="soak", roles=["member"], ttl_seconds=3600),
+        "user-agent": UA,
+    }
     prefix = f"soak-{uuid.uuid4().hex[:8]}-"
     inserted: dict[str, int] = {}
     acked: set[str] = set()
@@ -182,7 +187,10 @@ async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: 
 
     async def send(client: KeepAliveClient, event_id: str) -> bool:
         nonlocal slowest_in_outage
-        body = {"query": TRACK, "variables": {"input": {"eventType": "click", "appName": "admin-console", "clientEventId": event_id}}}
+        body = {
+            "query": TRACK,
+            "variables": {"input": {"eventType": "click", "appName": "admin-console", "clientEventId": event_id}},
+        }
         sent = loop.time()
         result.requests += 1
         try:
@@ -260,7 +268,9 @@ async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: 
 async def count_rows(database_url: str, prefix: str) -> dict[str, int]:
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
-        rows = await conn.fetch("SELECT client_event_id, count(*) AS n FROM events WHERE client_event_id LIKE $1 GROUP BY 1", prefix + "%")
+        rows = await conn.fetch(
+            "SELECT client_event_id, count(*) AS n FROM events WHERE client_event_id LIKE $1 GROUP BY 1", prefix + "%"
+        )
     finally:
         await conn.close()
     return {row["client_event_id"]: int(row["n"]) for row in rows}
@@ -318,9 +328,17 @@ def table(results: list[Result]) -> str:
     rows = [[label for _, label in COLUMNS]]
     for r in results:
         values = asdict(r)
-        rows.append([("-" if values[key] is None else f"{values[key]:.2%}" if key == "error_rate" else str(values[key])) for key, _ in COLUMNS])
+        rows.append(
+            [
+                ("-" if values[key] is None else f"{values[key]:.2%}" if key == "error_rate" else str(values[key]))
+                for key, _ in COLUMNS
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))) for row in rows]
+    lines = [
+        "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -337,7 +355,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--client-timeout", type=float, default=10.0)
     parser.add_argument("--database-url", help="a PostgreSQL server to use instead of an embedded one")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
-    parser.add_argument("--report", action="store_true", help="run REPORT_SCENARIOS (bench/report) instead of one scenario")
+    parser.add_argument(
+        "--report", action="store_true", help="run REPORT_SCENARIOS (bench/report) instead of one scenario"
+    )
     return parser.parse_args(argv)
 
 
@@ -368,7 +388,9 @@ REPORT_SCENARIOS = (
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    variants = [argparse.Namespace(**{**vars(args), **scenario}) for scenario in REPORT_SCENARIOS] if args.report else [args]
+    variants = (
+        [argparse.Namespace(**{**vars(args), **scenario}) for scenario in REPORT_SCENARIOS] if args.report else [args]
+    )
 
     def run_all(url: str, workdir: Path) -> list[Result]:
         results = []

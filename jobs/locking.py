@@ -25,9 +25,13 @@ class JobError(Exception):
 
 
 @contextlib.asynccontextmanager
-async def locked_connection(database_url: str, lock_key: int, *, needs: tuple[str, ...] = ("events",)) -> AsyncIterator[asyncpg.Connection | None]:
+async def locked_connection(
+    database_url: str, lock_key: int, *, needs: tuple[str, ...] = ("events",)
+) -> AsyncIterator[asyncpg.Connection | None]:
     """A connection holding `lock_key`, or None when another session holds it."""
-    conn = await asyncpg.connect(asyncpg_dsn(database_url), timeout=10, server_settings={"application_name": "signals-job"})
+    conn = await asyncpg.connect(
+        asyncpg_dsn(database_url), timeout=10, server_settings={"application_name": "signals-job"}
+    )
     try:
         for table in needs:
             if await conn.fetchval("SELECT to_regclass($1)", f"public.{table}") is None:

@@ -50,9 +50,20 @@ class RetentionReport:
         )
 
 
-async def run_retention(database_url: str, *, retention_days: int, batch_size: int = 5000, dry_run: bool = False) -> RetentionReport:
+async def run_retention(
+    database_url: str, *, retention_days: int, batch_size: int = 5000, dry_run: bool = False
+) -> RetentionReport:
     started = time.perf_counter()
-    report = RetentionReport(retention_days, None, dry_run, skipped=False, rows=0, batches=0, elapsed_seconds=0.0, longest_transaction_seconds=0.0)
+    report = RetentionReport(
+        retention_days,
+        None,
+        dry_run,
+        skipped=False,
+        rows=0,
+        batches=0,
+        elapsed_seconds=0.0,
+        longest_transaction_seconds=0.0,
+    )
     async with locked_connection(database_url, RETENTION_LOCK_KEY) as conn:
         if conn is None:
             report.skipped = True
@@ -66,7 +77,9 @@ async def run_retention(database_url: str, *, retention_days: int, batch_size: i
                 batch_started = time.perf_counter()
                 async with conn.transaction():
                     status = await conn.execute(DELETE_BATCH, cutoff, batch_size)
-                report.longest_transaction_seconds = max(report.longest_transaction_seconds, time.perf_counter() - batch_started)
+                report.longest_transaction_seconds = max(
+                    report.longest_transaction_seconds, time.perf_counter() - batch_started
+                )
                 deleted = int(status.split()[-1])
                 report.batches += 1
                 report.rows += deleted

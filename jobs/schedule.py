@@ -29,7 +29,7 @@ async def run_every(name: str, interval_seconds: float, job: Callable[[], Awaita
         try:
             report = await job()
             log.info("job finished", job=name, summary=report.summary(), **report.as_dict())
-        except Exception:  # noqa: BLE001 - a failed run must not end the schedule
+        except Exception:
             log.exception("scheduled job failed; retrying at the next interval", job=name)
         await asyncio.sleep(interval_seconds)
 
@@ -40,10 +40,18 @@ def start_schedules(settings: Settings, database_url: str) -> list[asyncio.Task[
         retention = lambda: run_retention(  # noqa: E731
             database_url, retention_days=settings.retention_days, batch_size=settings.retention_batch_size
         )
-        tasks.append(asyncio.create_task(run_every("retention", settings.retention_interval_minutes * 60, retention), name="retention"))
+        tasks.append(
+            asyncio.create_task(
+                run_every("retention", settings.retention_interval_minutes * 60, retention), name="retention"
+            )
+        )
     if settings.anonymise_interval_minutes:
         anonymise = lambda: run_anonymise(database_url, grace_minutes=settings.anonymise_grace_minutes)  # noqa: E731
-        tasks.append(asyncio.create_task(run_every("anonymise", settings.anonymise_interval_minutes * 60, anonymise), name="anonymise"))
+        tasks.append(
+            asyncio.create_task(
+                run_every("anonymise", settings.anonymise_interval_minutes * 60, anonymise), name="anonymise"
+            )
+        )
     for task in tasks:
         log.info("job scheduled", job=task.get_name())
     return tasks

@@ -22,9 +22,9 @@ import httpx
 import pytest
 import uvicorn
 
+from app.cli.serve import create_app
 from app.config import PROJECT_ROOT, Settings
 from app.storage.migrations import migrate
-from app.cli.serve import create_app
 from bench.harness import free_port  # noqa: F401 - also for the tests (a port with nothing listening: "the API is down")
 from tests.conftest import create_database, drop_database
 
@@ -44,7 +44,12 @@ class LiveServer:
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(settings), log_config=None, access_log=False, lifespan="on", proxy_headers=False, server_header=False
+            create_app(settings),
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,
+            server_header=False,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)

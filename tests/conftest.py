@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from app.auth.tokens import issue_token
-from app.config import PROJECT_ROOT, Settings, load_settings
-from app.storage.database import EmbeddedPostgres
-from app.logs import configure_logging
-from app.storage.migrations import migrate
 from app.cli.serve import create_app
+from app.config import PROJECT_ROOT, Settings, load_settings
+from app.logs import configure_logging
+from app.storage.database import EmbeddedPostgres
+from app.storage.migrations import migrate
 from bench import harness
 from bench.harness import drop_database
 
@@ -106,7 +106,9 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def token(*, roles: list[str] | None = None, subject: str = "user-42", secret: str = TEST_JWT_SECRET, **claims: object) -> str:
+def token(
+    *, roles: list[str] | None = None, subject: str = "user-42", secret: str = TEST_JWT_SECRET, **claims: object
+) -> str:
     return issue_token(secret, subject=subject, roles=roles or [], **claims)
 
 
@@ -120,7 +122,9 @@ def admin_headers() -> dict[str, str]:
     return {"authorization": f"Bearer {token(roles=['admin'], subject='admin-7')}"}
 
 
-async def gql(client: httpx.AsyncClient, query: str, variables: dict | None = None, headers: dict | None = None) -> dict:
+async def gql(
+    client: httpx.AsyncClient, query: str, variables: dict | None = None, headers: dict | None = None
+) -> dict:
     response = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers or {})
     assert response.status_code in (200, 400), response.text
     return response.json()
@@ -157,4 +161,4 @@ def captured_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-__all__ = ["PROJECT_ROOT", "asgi_client", "gql", "token", "make_settings", "create_database", "drop_database"]
+__all__ = ["PROJECT_ROOT", "asgi_client", "create_database", "drop_database", "gql", "make_settings", "token"]

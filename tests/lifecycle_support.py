@@ -65,7 +65,7 @@ async def fetch(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
 def contract_hash(secret: str, day: dt.date, host: str, ip: str, normalised_ua: str) -> str:
     """userHash per the contract: hex(HMAC_SHA256(salt(day), host \\x1f ip \\x1f normalisedUA))."""
     salt = hmac.new(secret.encode("utf-8"), day.isoformat().encode("ascii"), hashlib.sha256).digest()
-    return hmac.new(salt, f"{host}\x1f{ip}\x1f{normalised_ua}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(salt, f"{host}\x1f{ip}\x1f{normalised_ua}".encode(), hashlib.sha256).hexdigest()
 
 
 def signals(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,19 @@ import asyncpg
 from app.storage.database import asyncpg_dsn
 
 COLUMNS = (
-    "id", "created_at", "app_name", "event_type", "route", "entity_type", "entity_id", "user_hash",
-    "session_id", "device_type", "browser_family", "os_family", "client_event_id",
+    "id",
+    "created_at",
+    "app_name",
+    "event_type",
+    "route",
+    "entity_type",
+    "entity_id",
+    "user_hash",
+    "session_id",
+    "device_type",
+    "browser_family",
+    "os_family",
+    "client_event_id",
 )
 
 
@@ -21,7 +32,9 @@ def user_hash(person: str, day: dt.date) -> str:
     return hashlib.sha256(f"{person}|{day.isoformat()}".encode()).hexdigest()
 
 
-def event_row(created_at: dt.datetime, app_name: str, event_type: str = "click", *, person: str = "p1", **fields: Any) -> tuple:
+def event_row(
+    created_at: dt.datetime, app_name: str, event_type: str = "click", *, person: str = "p1", **fields: Any
+) -> tuple:
     values = {
         "id": uuid.uuid4(),
         "created_at": created_at,

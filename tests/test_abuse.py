@@ -26,8 +26,8 @@ import asyncpg
 import httpx
 import pytest
 
-from app.storage.database import asyncpg_dsn
 from app.ingest.pipeline import MAX_BATCH
+from app.storage.database import asyncpg_dsn
 from app.storage.migrations import migrate
 from bench.harness import PeakRss, clean_env, free_port
 from tests.conftest import TEST_JWT_SECRET, TEST_SALT_SECRET, create_database, drop_database, token
@@ -103,7 +103,9 @@ async def server(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> As
     )
     log_path = data / "server.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+        )
     sampler: PeakRss | None = None
     try:
         deadline = time.monotonic() + 60
@@ -147,15 +149,21 @@ def event(client_event_id: str | None = None) -> dict[str, str]:
 def assert_still_serving(server: Server) -> None:
     """A normal authenticated trackEvent is ACCEPTED (committed)."""
     assert server.proc.poll() is None, "the server died"
-    response = httpx.post(server.graphql, json={"query": TRACK, "variables": {"i": event()}}, headers=auth_headers(), timeout=10)
+    response = httpx.post(
+        server.graphql, json={"query": TRACK, "variables": {"i": event()}}, headers=auth_headers(), timeout=10
+    )
     assert response.status_code == 200, response.text
     assert response.json()["data"]["trackEvent"]["status"] == "ACCEPTED", response.text
 
 
-def timed_post(server: Server, payload: dict | bytes, headers: dict[str, str] | None = None) -> tuple[httpx.Response, float]:
+def timed_post(
+    server: Server, payload: dict | bytes, headers: dict[str, str] | None = None
+) -> tuple[httpx.Response, float]:
     started = time.monotonic()
     if isinstance(payload, bytes):
-        response = httpx.post(server.graphql, content=payload, headers={"content-type": "application/json", **(headers or {})}, timeout=30)
+        response = httpx.post(
+            server.graphql, content=payload, headers={"content-type": "application/json", **(headers or {})}, timeout=30
+        )
     else:
         response = httpx.post(server.graphql, json=payload, headers=headers or {}, timeout=30)
     return response, time.monotonic() - started
@@ -239,7 +247,9 @@ def graphql_error(body: bytes) -> dict:
 async def stored(server: Server, client_event_ids: list[str]) -> int:
     conn = await asyncpg.connect(asyncpg_dsn(server.database_url))
     try:
-        return await conn.fetchval("SELECT count(*) FROM events WHERE client_event_id = ANY($1::text[])", client_event_ids)
+        return await conn.fetchval(
+            "SELECT count(*) FROM events WHERE client_event_id = ANY($1::text[])", client_event_ids
+        )
     finally:
         await conn.close()
 
@@ -290,7 +300,9 @@ def test_oversized_body_streamed_without_length_is_refused_once_over_the_limit(s
     elapsed = time.monotonic() - crossed
     assert status == 413 and graphql_error(body)["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
     assert sent <= MAX_BODY + 3 * len(chunk) and elapsed < QUICK, (sent, elapsed)
-    server.record(f"413 PAYLOAD_TOO_LARGE, chunked body (answered after {sent // 1024} KiB), from crossing the limit", elapsed)
+    server.record(
+        f"413 PAYLOAD_TOO_LARGE, chunked body (answered after {sent // 1024} KiB), from crossing the limit", elapsed
+    )
     closed_after, _ = wait_closed(sock, BODY_TIMEOUT + LATE)
     assert closed_after is not None
     sock.close()
@@ -319,7 +331,9 @@ def test_alias_bomb_is_refused(server: Server) -> None:
     thousands = "{ " + " ".join(f"a{i}:__typename" for i in range(3500)) + " }"  # ~55 KB, 10k tokens
     response, elapsed = timed_post(server, {"query": thousands})
     (error,) = errors_of(response)
-    assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED" and f"more than {MAX_TOKENS} tokens" in error["message"]
+    assert (
+        error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED" and f"more than {MAX_TOKENS} tokens" in error["message"]
+    )
     assert elapsed < QUICK
     server.record("GRAPHQL_PARSE_FAILED, 3,500 aliases of one field (token limit)", elapsed)
 
@@ -336,11 +350,17 @@ def test_alias_bomb_is_refused(server: Server) -> None:
 async def test_alias_bomb_on_the_trackevent_fast_path_is_refused_like_strawberry(server: Server) -> None:
     fields = " ".join(f"a{i}:status" for i in range(3000))  # ~30 KB, 9k tokens
     client_event_id = str(uuid.uuid4())
-    payload = {"query": f"mutation($i: TrackEventInput!) {{ trackEvent(input: $i) {{ {fields} }} }}", "variables": {"i": event(client_event_id)}}
+    payload = {
+        "query": f"mutation($i: TrackEventInput!) {{ trackEvent(input: $i) {{ {fields} }} }}",
+        "variables": {"i": event(client_event_id)},
+    }
     started = time.monotonic()
     async with httpx.AsyncClient(timeout=30) as http:
         response = await http.post(server.graphql, json=payload, headers=auth_headers())
-    server.record("refused, trackEvent with 3,000 aliases (too big for the fast path: Strawberry's limits)", time.monotonic() - started)
+    server.record(
+        "refused, trackEvent with 3,000 aliases (too big for the fast path: Strawberry's limits)",
+        time.monotonic() - started,
+    )
     assert "errors" in response.json(), "answered with data: the alias and token limits were not applied"
     assert await stored(server, [client_event_id]) == 0
 
@@ -350,20 +370,26 @@ def test_token_bomb_and_field_duplication_are_refused_quickly(server: Server) ->
     # Strawberry alone (a body with `extensions` skips the fast path): parsing stops at the limit
     response, strawberry = timed_post(server, {"query": bomb, "extensions": {"abuse-test": True}})
     (error,) = errors_of(response)
-    assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED" and f"more than {MAX_TOKENS} tokens" in error["message"]
+    assert (
+        error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED" and f"more than {MAX_TOKENS} tokens" in error["message"]
+    )
     assert strawberry < QUICK
     server.record("GRAPHQL_PARSE_FAILED, 30,000-token document (Strawberry's own limit)", strawberry)
 
     duplicated = "{ " + " ".join(["__typename"] * (MAX_TOKENS - 10)) + " }"  # field duplication within the limit
     response, dup_elapsed = timed_post(server, {"query": duplicated})
     assert {error["extensions"]["code"] for error in errors_of(response)} == {"GRAPHQL_VALIDATION_FAILED"}
-    server.record(f"GRAPHQL_VALIDATION_FAILED, {MAX_TOKENS - 10} duplicates of one field (validation budget)", dup_elapsed)
+    server.record(
+        f"GRAPHQL_VALIDATION_FAILED, {MAX_TOKENS - 10} duplicates of one field (validation budget)", dup_elapsed
+    )
     assert dup_elapsed < 2 * QUICK
 
     # the same bomb as a plain JSON body goes through the fast path first
     response, fast = timed_post(server, {"query": bomb})
     (error,) = errors_of(response)
-    assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED" and f"more than {MAX_TOKENS} tokens" in error["message"]
+    assert (
+        error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED" and f"more than {MAX_TOKENS} tokens" in error["message"]
+    )
     server.record("GRAPHQL_PARSE_FAILED, 30,000-token document as plain JSON (fast path first)", fast)
     assert fast < QUICK, f"{fast:.2f} s as plain JSON vs {strawberry:.2f} s with Strawberry alone"
     assert_still_serving(server)
@@ -473,7 +499,9 @@ def test_slow_body_is_cut_off_with_408_while_others_are_served(server: Server) -
 
 
 def test_oversized_headers_get_431(server: Server) -> None:
-    many_headers = b"POST /graphql HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(40))
+    many_headers = b"POST /graphql HTTP/1.1\r\nHost: x\r\n" + b"".join(
+        b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(40)
+    )
     huge_url = b"GET /graphql?query=" + b"%20" * 20_000
     for what, payload in (("40 KiB of headers", many_headers), ("a 60 KiB URL", huge_url)):
         sock = connect(server)
@@ -506,7 +534,9 @@ def test_idle_keep_alive_connection_is_closed(server: Server) -> None:
 def test_connections_beyond_the_limit_get_503_and_memory_stays_flat(server: Server) -> None:
     rss_before = server.rss.now()
     held = [connect(server) for _ in range(400)]  # each holds a partial request of ~12 KiB
-    partial = b"POST /graphql HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(12))
+    partial = b"POST /graphql HTTP/1.1\r\nHost: x\r\n" + b"".join(
+        b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(12)
+    )
     try:
         for sock in held:
             sock.sendall(partial)
@@ -545,7 +575,10 @@ def test_distinct_large_trackevent_documents_do_not_pile_up_in_memory(server: Se
     with httpx.Client(timeout=30, headers=auth_headers()) as http:
         for n in range(24):
             fields = " ".join(f"f{n}x{i}:status" for i in range(3000))
-            payload = {"query": f"mutation($i: TrackEventInput!) {{ trackEvent(input: $i) {{ {fields} }} }}", "variables": {"i": event()}}
+            payload = {
+                "query": f"mutation($i: TrackEventInput!) {{ trackEvent(input: $i) {{ {fields} }} }}",
+                "variables": {"i": event()},
+            }
             assert http.post(server.graphql, json=payload).status_code == 200
     growth = server.rss.now() - before
     server.notes.append(

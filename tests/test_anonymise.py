@@ -48,15 +48,20 @@ async def four_days(fresh_db: str) -> str:
 
 
 async def distinct_counts(url: str) -> tuple[dict, dict]:
-    per_day = await fetch(url, "SELECT (created_at AT TIME ZONE 'UTC')::date AS d, count(DISTINCT user_hash) AS n FROM events GROUP BY 1")
+    per_day = await fetch(
+        url, "SELECT (created_at AT TIME ZONE 'UTC')::date AS d, count(DISTINCT user_hash) AS n FROM events GROUP BY 1"
+    )
     per_app = await fetch(
-        url, "SELECT (created_at AT TIME ZONE 'UTC')::date AS d, app_name, count(DISTINCT user_hash) AS n FROM events GROUP BY 1, 2"
+        url,
+        "SELECT (created_at AT TIME ZONE 'UTC')::date AS d, app_name, count(DISTINCT user_hash) AS n FROM events GROUP BY 1, 2",
     )
     return {r["d"]: r["n"] for r in per_day}, {(r["d"], r["app_name"]): r["n"] for r in per_app}
 
 
 async def hashes_of(url: str, day: dt.date) -> dict[str, str]:
-    rows = await fetch(url, "SELECT id::text, user_hash FROM events WHERE created_at >= $1 AND created_at < $2", *day_bounds(day))
+    rows = await fetch(
+        url, "SELECT id::text, user_hash FROM events WHERE created_at >= $1 AND created_at < $2", *day_bounds(day)
+    )
     return {r["id"]: r["user_hash"] for r in rows}
 
 
@@ -116,7 +121,17 @@ async def test_grace_period_keeps_yesterday_open_just_after_midnight(four_days: 
 async def test_a_failure_mid_day_leaves_that_day_wholly_unchanged(four_days: str) -> None:
     url = four_days
     failing_day = DAYS[1]
-    await insert_rows(url, [Row(dt.datetime.combine(failing_day, dt.time(23, 59), tzinfo=dt.UTC), "admin-console", "f" * 64, route="boom")])
+    await insert_rows(
+        url,
+        [
+            Row(
+                dt.datetime.combine(failing_day, dt.time(23, 59), tzinfo=dt.UTC),
+                "admin-console",
+                "f" * 64,
+                route="boom",
+            )
+        ],
+    )
     conn = await asyncpg.connect(asyncpg_dsn(url))
     # a real failure inside PostgreSQL, raised while that day's rows are being re-keyed
     await conn.execute(
@@ -148,7 +163,9 @@ async def test_late_rows_of_a_done_day_are_rekeyed_on_the_next_run(four_days: st
     yesterday = DAYS[2]
     await run_anonymise(url, now=NOON_TODAY)
     late_hash = contract_hash(TEST_SALT_SECRET, yesterday, *PEOPLE[0])
-    await insert_rows(url, [Row(dt.datetime.combine(yesterday, dt.time(23, 59, 59), tzinfo=dt.UTC), "admin-console", late_hash)])
+    await insert_rows(
+        url, [Row(dt.datetime.combine(yesterday, dt.time(23, 59, 59), tzinfo=dt.UTC), "admin-console", late_hash)]
+    )
     assert late_hash in (await hashes_of(url, yesterday)).values()
 
     report = await run_anonymise(url, now=NOON_TODAY)
@@ -163,7 +180,10 @@ async def test_rekey_sql_is_hmac_sha256(fresh_db: str) -> None:
     """The in-database HMAC equals Python's hmac for the same key (checked on real rows)."""
     day = TODAY - dt.timedelta(days=10)
     originals = [secrets.token_hex(32) for _ in range(5)]
-    await insert_rows(fresh_db, [Row(dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC), "admin-console", h, route=h) for h in originals])
+    await insert_rows(
+        fresh_db,
+        [Row(dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC), "admin-console", h, route=h) for h in originals],
+    )
     key = secrets.token_bytes(32)
     conn = await asyncpg.connect(asyncpg_dsn(fresh_db))
     try:
@@ -171,7 +191,9 @@ async def test_rekey_sql_is_hmac_sha256(fresh_db: str) -> None:
         rows = await conn.fetch("SELECT route, user_hash FROM events")
     finally:
         await conn.close()
-    assert {r["route"]: r["user_hash"] for r in rows} == {h: hmac.new(key, h.encode(), hashlib.sha256).hexdigest() for h in originals}
+    assert {r["route"]: r["user_hash"] for r in rows} == {
+        h: hmac.new(key, h.encode(), hashlib.sha256).hexdigest() for h in originals
+    }
 
 
 async def test_locked_run_skips(four_days: str) -> None:

@@ -39,7 +39,7 @@ class JwksServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 outer.hits += 1
                 body = json.dumps({"keys": outer.keys}).encode()
                 self.send_response(200)
@@ -94,7 +94,15 @@ async def app_name(migrated_db: str) -> str:
 def claims(**extra: Any) -> dict[str, Any]:
     """Admin claims for ISSUER/AUDIENCE; a claim given as None is left out."""
     now = int(time.time())
-    values = {"sub": "admin-1", "roles": ["admin"], "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 600, **extra}
+    values = {
+        "sub": "admin-1",
+        "roles": ["admin"],
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + 600,
+        **extra,
+    }
     return {name: value for name, value in values.items() if value is not None}
 
 
@@ -185,7 +193,9 @@ async def test_hs_rs_confusion_rejected(
     auth_client: httpx.AsyncClient, app_name: str, rsa_key: rsa.RSAPrivateKey
 ) -> None:
     """The classic attack: HS256 'signed' with the public RSA key the JWKS publishes."""
-    public_pem = rsa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_pem = rsa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     for header in ({"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}, {"alg": "HS256", "typ": "JWT"}):
         forged = hand_signed(header, claims(), key=public_pem)
         body = await events_as(auth_client, app_name, bearer(forged))
@@ -237,7 +247,9 @@ async def test_es256_key_cannot_verify_rs256_and_vice_versa(
         good = jwt.encode(claims(iss=None, aud=None), ec_key, "ES256", {"kid": "ec-1"})
         assert (await events_as(client, app_name, bearer(good)))["data"]["events"]["edges"]
         # a token claiming RS256 but naming the EC key: refused before any crypto
-        mismatched = jwt.encode(claims(iss=None, aud=None), rsa.generate_private_key(65537, 2048), "RS256", {"kid": "ec-1"})
+        mismatched = jwt.encode(
+            claims(iss=None, aud=None), rsa.generate_private_key(65537, 2048), "RS256", {"kid": "ec-1"}
+        )
         body = await events_as(client, app_name, bearer(mismatched))
         assert error_code(body) == "UNAUTHENTICATED" and "does not fit" in body["errors"][0]["message"]
 

@@ -14,7 +14,9 @@ STRONG = "Zq8s7DkE2vX9pL1mN4bR6tY3wU5iO0aQcFgHjK"
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=clean_env(**env), capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], env=clean_env(**env), capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.parametrize(
@@ -43,7 +45,10 @@ def test_bad_setting_exits_nonzero_with_one_line(env: dict[str, str], setting: s
 
 def test_production_with_everything_set_is_accepted() -> None:
     settings = load_settings(
-        env="production", salt_secret=STRONG, jwt_secret=STRONG[::-1], database_url="postgresql://u:p@db.internal:5432/signals"
+        env="production",
+        salt_secret=STRONG,
+        jwt_secret=STRONG[::-1],
+        database_url="postgresql://u:p@db.internal:5432/signals",
     )
     assert settings.is_production
     assert not settings.graphiql_enabled and not settings.introspection_enabled

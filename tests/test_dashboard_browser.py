@@ -24,10 +24,22 @@ import asyncpg
 import pytest
 
 from app.storage.database import asyncpg_dsn
-from tests.browser_harness import ARTIFACTS, LiveServer, graphql_post, migrated_database, run_script, serve, start_script
+from tests.browser_harness import (
+    ARTIFACTS,
+    LiveServer,
+    graphql_post,
+    migrated_database,
+    run_script,
+    serve,
+    start_script,
+)
 from tests.conftest import make_settings, token
 
-NEEDS = {"eventStats(": "read API, issue 4", "EventConnection": "read API, issue 4", "distinctUsers": "read API, issue 4"}
+NEEDS = {
+    "eventStats(": "read API, issue 4",
+    "EventConnection": "read API, issue 4",
+    "distinctUsers": "read API, issue 4",
+}
 APP = "admin-console"
 OTHER_APP = "billing-admin"
 DAYS = 14
@@ -76,7 +88,10 @@ class Seeded:
         return {day: len(users.get(day, ())) for day in self.day_names()}
 
     def day_names(self) -> list[str]:
-        return [(self.first_day + dt.timedelta(days=i)).isoformat() for i in range((self.last_day - self.first_day).days + 1)]
+        return [
+            (self.first_day + dt.timedelta(days=i)).isoformat()
+            for i in range((self.last_day - self.first_day).days + 1)
+        ]
 
 
 def seed_rows(last_day: dt.date) -> Seeded:
@@ -98,21 +113,23 @@ def seed_rows(last_day: dt.date) -> Seeded:
             for user in authors:
                 entity_type, entity_id = rng.choice(ENTITIES)
                 device, browser, os_family = devices[user]
-                seeded.rows.append((
-                    midnight + dt.timedelta(seconds=rng.randint(6 * 3600, 22 * 3600)),
-                    app,
-                    rng.choices(list(TYPES), weights=list(TYPES.values()))[0],
-                    rng.choice(ROUTES),
-                    entity_type,
-                    entity_id,
-                    user,
-                    rng.choice(sessions[user]),
-                    device,
-                    browser,
-                    os_family,
-                    str(uuid.uuid4()),
-                    json.dumps({"seeded": True}),
-                ))
+                seeded.rows.append(
+                    (
+                        midnight + dt.timedelta(seconds=rng.randint(6 * 3600, 22 * 3600)),
+                        app,
+                        rng.choices(list(TYPES), weights=list(TYPES.values()))[0],
+                        rng.choice(ROUTES),
+                        entity_type,
+                        entity_id,
+                        user,
+                        rng.choice(sessions[user]),
+                        device,
+                        browser,
+                        os_family,
+                        str(uuid.uuid4()),
+                        json.dumps({"seeded": True}),
+                    )
+                )
     return seeded
 
 
@@ -153,13 +170,25 @@ async def test_dashboard_shows_the_seeded_daily_totals_and_distinct_users(
     docs = os.environ.get("SIGNALS_DOCS_SCREENSHOT")
     extra = {"docs": str(Path(docs).resolve())} if docs else {}
     shown = await run_script(
-        "dashboard.mjs", "render", live.url, admin_token(), app=APP, by="EVENT_TYPE", shots=str(ARTIFACTS), **window, **extra
+        "dashboard.mjs",
+        "render",
+        live.url,
+        admin_token(),
+        app=APP,
+        by="EVENT_TYPE",
+        shots=str(ARTIFACTS),
+        **window,
+        **extra,
     )
     assert shown["state"] == "ready", shown["message"]
     assert shown["errors"] == [] and shown["consoleErrors"] == []
 
     # What the API says for the same filter.
-    api_filter = {"appName": APP, "from": f"{window['from']}T00:00:00Z", "to": f"{seeded.last_day + dt.timedelta(days=1)}T00:00:00Z"}
+    api_filter = {
+        "appName": APP,
+        "from": f"{window['from']}T00:00:00Z",
+        "to": f"{seeded.last_day + dt.timedelta(days=1)}T00:00:00Z",
+    }
     stats = (await graphql_post(live.url, STATS, {"filter": api_filter}, admin_token()))["eventStats"]
     api_events = {b["start"][:10]: b["events"] for b in stats["buckets"]}
     api_users = {b["start"][:10]: b["distinctUsers"] for b in stats["buckets"]}
@@ -173,8 +202,16 @@ async def test_dashboard_shows_the_seeded_daily_totals_and_distinct_users(
 
     # The cards: summed daily users is the sum of the daily counts, never called "people".
     assert number(shown["summary"]["events"]) == sum(expected_events.values()) == stats["totals"][0]["events"]
-    assert number(shown["summary"]["summedDailyUsers"]) == sum(expected_users.values()) == stats["totals"][0]["summedDailyUsers"]
-    assert number(shown["summary"]["sessions"]) == len({row[7] for row in seeded.of_app()}) == stats["totals"][0]["distinctSessions"]
+    assert (
+        number(shown["summary"]["summedDailyUsers"])
+        == sum(expected_users.values())
+        == stats["totals"][0]["summedDailyUsers"]
+    )
+    assert (
+        number(shown["summary"]["sessions"])
+        == len({row[7] for row in seeded.of_app()})
+        == stats["totals"][0]["distinctSessions"]
+    )
     assert number(shown["summary"]["days"]) == DAYS
     assert "Summed daily users" in shown["summaryLabels"]
     assert not any("people" in label.lower() for label in shown["summaryLabels"])
@@ -227,7 +264,11 @@ async def test_dashboard_says_so_when_the_api_goes_down(
     _, seeded = seeded_db
     server = await serve(make_settings(seeded_db[0], tmp_path_factory.mktemp("down")), NEEDS)
     script = await start_script(
-        "dashboard.mjs", "api-down", server.url, admin_token(), shots=str(ARTIFACTS),
+        "dashboard.mjs",
+        "api-down",
+        server.url,
+        admin_token(),
+        shots=str(ARTIFACTS),
         **{"from": seeded.first_day.isoformat(), "to": seeded.last_day.isoformat()},
     )
     try:

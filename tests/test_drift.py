@@ -49,7 +49,14 @@ def prisma_sql(schema: Path, server_url: str) -> str:
 
 def schema_dump(url: str) -> str:
     result = subprocess.run(
-        [str(PG_DUMP), "--schema-only", "--no-owner", "--no-privileges", "--exclude-table=_prisma_migrations", f"--dbname={asyncpg_dsn(url)}"],
+        [
+            str(PG_DUMP),
+            "--schema-only",
+            "--no-owner",
+            "--no-privileges",
+            "--exclude-table=_prisma_migrations",
+            f"--dbname={asyncpg_dsn(url)}",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -57,7 +64,9 @@ def schema_dump(url: str) -> str:
     assert result.returncode == 0, result.stderr
     keep = []
     for line in result.stdout.splitlines():
-        if not line.strip() or line.startswith(("--", "SET ", "SELECT pg_catalog.set_config", "\\restrict", "\\unrestrict")):
+        if not line.strip() or line.startswith(
+            ("--", "SET ", "SELECT pg_catalog.set_config", "\\restrict", "\\unrestrict")
+        ):
             continue
         if "SET (pg_attver=" in line:
             continue  # a per-column attribute option this machine's PostgreSQL 15 stamps on every table
@@ -77,7 +86,9 @@ async def drift(schema: Path, migrated_url: str, prisma_url: str, server_url: st
     """Lines that differ between the migrated schema and Prisma's SQL for `schema`."""
     await migrate(migrated_url)
     await load_sql(prisma_url, await asyncio.to_thread(prisma_sql, schema, server_url))
-    ours, theirs = await asyncio.gather(asyncio.to_thread(schema_dump, migrated_url), asyncio.to_thread(schema_dump, prisma_url))
+    ours, theirs = await asyncio.gather(
+        asyncio.to_thread(schema_dump, migrated_url), asyncio.to_thread(schema_dump, prisma_url)
+    )
     ours_lines, their_lines = set(ours.splitlines()), set(theirs.splitlines())
     return sorted((ours_lines - their_lines) | (their_lines - ours_lines))
 
@@ -97,11 +108,13 @@ async def test_migrations_match_schema_prisma(two_empty_dbs: list[str], pg_serve
     assert differences == [], "migrations/ and schema.prisma disagree; add a migration:\n" + "\n".join(differences)
 
 
-async def test_drift_is_detected_when_a_column_lacks_a_migration(two_empty_dbs: list[str], pg_server: str, tmp_path: Path) -> None:
+async def test_drift_is_detected_when_a_column_lacks_a_migration(
+    two_empty_dbs: list[str], pg_server: str, tmp_path: Path
+) -> None:
     schema = tmp_path / "schema.prisma"
     shutil.copy(PROJECT_ROOT / "schema.prisma", schema)
     text = schema.read_text()
-    edited = re.sub(r"(model Event \{\n)", r'\1  referrer      String?  @db.VarChar(256)\n', text, count=1)
+    edited = re.sub(r"(model Event \{\n)", r"\1  referrer      String?  @db.VarChar(256)\n", text, count=1)
     assert edited != text
     schema.write_text(edited)
     differences = await drift(schema, *two_empty_dbs, pg_server)

@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.config import Settings
 from bench.faultproxy import FaultProxy
 from bench.soak import count_rows
-from app.config import Settings
 from tests.conftest import asgi_client, make_settings, production_log_lines, token
 
 TRACK = """mutation($input: TrackEventInput!) {
@@ -155,7 +155,9 @@ async def test_admin_reads_during_an_outage_get_a_retryable_error_then_answers(
 ) -> None:
     # bounded by configuration: a stalled pooled connection is given up after the client-side
     # command timeout (statement timeout + 1 s), then reconnecting gets the connect timeout
-    settings = make_settings(proxy.url, tmp_path, db_connect_timeout=1.0, db_pool_timeout=1.0, db_statement_timeout_ms=2000)
+    settings = make_settings(
+        proxy.url, tmp_path, db_connect_timeout=1.0, db_pool_timeout=1.0, db_statement_timeout_ms=2000
+    )
     admin = {"authorization": f"Bearer {token(roles=['admin'], subject='admin-7')}"}
     query = {"query": "{ events(first: 1) { edges { node { id } } } }"}
     async with asgi_client(settings) as client:

@@ -24,9 +24,9 @@ import httpx
 import pytest
 
 from app.config import PROJECT_ROOT
+from bench.harness import clean_env, free_port
 from tests.conftest import TEST_JWT_SECRET, TEST_SALT_SECRET, token
 from tests.seed import event_row, insert_rows
-from bench.harness import clean_env, free_port
 
 HMAC_SECRET = "e2e-gateway-hmac-" + "Kp3x" * 8
 GATEWAY = PROJECT_ROOT / "node_modules" / ".bin" / "hive-gateway"
@@ -54,7 +54,12 @@ def compose(subgraphs: list[dict[str, str]]) -> dict[str, Any]:
     if not GATEWAY.exists():
         pytest.fail("npm packages missing: run `make node`")
     result = subprocess.run(
-        ["node", str(JS / "compose.mjs")], input=json.dumps(subgraphs), capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT
+        ["node", str(JS / "compose.mjs")],
+        input=json.dumps(subgraphs),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -98,15 +103,22 @@ def stack(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     try:
         port = free_port()
         env = clean_env(
-            DATABASE_URL=migrated_db, SIGNALS_DATA_DIR=str(tmp / "data"), SIGNALS_JWT_SECRET=TEST_JWT_SECRET,
-            SIGNALS_SALT_SECRET=TEST_SALT_SECRET, SIGNALS_GATEWAY_HMAC_SECRET=HMAC_SECRET,
+            DATABASE_URL=migrated_db,
+            SIGNALS_DATA_DIR=str(tmp / "data"),
+            SIGNALS_JWT_SECRET=TEST_JWT_SECRET,
+            SIGNALS_SALT_SECRET=TEST_SALT_SECRET,
+            SIGNALS_GATEWAY_HMAC_SECRET=HMAC_SECRET,
             SIGNALS_TRUSTED_PROXIES="127.0.0.1",  # the gateway: its X-Forwarded-For is believed
         )
         subgraph = f"http://127.0.0.1:{port}/graphql"
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=PROJECT_ROOT,
             )
         )
         wait_until_up(f"http://127.0.0.1:{port}/healthz", procs[-1])
@@ -120,14 +132,29 @@ def stack(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         for secret in (HMAC_SECRET, "not-the-subgraph-secret-" + "w" * 20):
             gw_port = free_port()
             gw_env = dict(
-                env, SIGNALS_E2E_SUPERGRAPH=str(supergraph), SIGNALS_E2E_JWT_SECRET=TEST_JWT_SECRET,
-                SIGNALS_E2E_HMAC_SECRET=secret, NODE_ENV="production",
+                env,
+                SIGNALS_E2E_SUPERGRAPH=str(supergraph),
+                SIGNALS_E2E_JWT_SECRET=TEST_JWT_SECRET,
+                SIGNALS_E2E_HMAC_SECRET=secret,
+                NODE_ENV="production",
             )
             procs.append(
                 subprocess.Popen(
-                    [str(GATEWAY), "supergraph", "--config-path", str(JS / "gateway.config.mjs"),
-                     "--host", "127.0.0.1", "--port", str(gw_port)],
-                    env=gw_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT,
+                    [
+                        str(GATEWAY),
+                        "supergraph",
+                        "--config-path",
+                        str(JS / "gateway.config.mjs"),
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(gw_port),
+                    ],
+                    env=gw_env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    cwd=PROJECT_ROOT,
                 )
             )
             gateways.append((f"http://127.0.0.1:{gw_port}/graphql", procs[-1]))
@@ -142,7 +169,9 @@ def stack(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"
 
 
-def through(url: str, query: str, variables: dict[str, Any] | None = None, roles: list[str] | None = None) -> dict[str, Any]:
+def through(
+    url: str, query: str, variables: dict[str, Any] | None = None, roles: list[str] | None = None
+) -> dict[str, Any]:
     headers = {"user-agent": BROWSER, "x-forwarded-for": "198.51.100.23"}
     if roles is not None:
         headers["authorization"] = f"Bearer {token(roles=roles)}"
@@ -159,18 +188,26 @@ def codes(body: dict[str, Any]) -> list[str]:
 
 
 def test_sdl_composes_with_another_subgraph(client_sdl: str) -> None:
-    ok = compose([
-        {"name": "signals", "url": "http://127.0.0.1:1/graphql", "sdl": client_sdl},
-        {"name": "annotations", "url": "http://127.0.0.1:2/graphql", "sdl": OTHER_SUBGRAPH},
-    ])
+    ok = compose(
+        [
+            {"name": "signals", "url": "http://127.0.0.1:1/graphql", "sdl": client_sdl},
+            {"name": "annotations", "url": "http://127.0.0.1:2/graphql", "sdl": OTHER_SUBGRAPH},
+        ]
+    )
     assert ok["errors"] == []
-    assert "join__Graph" in ok["supergraphSdl"] and "annotations(" in ok["supergraphSdl"] and "eventStats(" in ok["supergraphSdl"]
+    assert (
+        "join__Graph" in ok["supergraphSdl"]
+        and "annotations(" in ok["supergraphSdl"]
+        and "eventStats(" in ok["supergraphSdl"]
+    )
     # the check can fail: a subgraph that disagrees on a shared field does not compose
     clash = OTHER_SUBGRAPH.replace("id: ID!\n}", "id: ID!\n  appName: Int @shareable\n}", 1)
-    broken = compose([
-        {"name": "signals", "url": "http://127.0.0.1:1/graphql", "sdl": client_sdl},
-        {"name": "annotations", "url": "http://127.0.0.1:2/graphql", "sdl": clash},
-    ])
+    broken = compose(
+        [
+            {"name": "signals", "url": "http://127.0.0.1:1/graphql", "sdl": client_sdl},
+            {"name": "annotations", "url": "http://127.0.0.1:2/graphql", "sdl": clash},
+        ]
+    )
     assert broken["errors"] and broken["supergraphSdl"] is None
 
 
@@ -182,7 +219,9 @@ async def client_sdl(client: httpx.AsyncClient) -> str:
 
 def test_gateway_forwards_signed_jwt_payload_to_events(stack: Stack) -> None:
     body = through(stack.gateway, EVENTS, {"app": stack.app}, roles=["admin"])
-    assert body.get("data", {}).get("events", {}).get("edges") == [{"node": {"appName": stack.app, "eventType": "export"}}], body
+    assert body.get("data", {}).get("events", {}).get("edges") == [
+        {"node": {"appName": stack.app, "eventType": "export"}}
+    ], body
     assert codes(through(stack.gateway, EVENTS, {"app": stack.app}, roles=["member"])) == ["FORBIDDEN"]
     assert codes(through(stack.gateway, EVENTS, {"app": stack.app})) == ["UNAUTHENTICATED"]  # no token
 
@@ -193,8 +232,13 @@ def test_gateway_with_wrong_hmac_secret_gets_its_claims_ignored(stack: Stack) ->
 
 
 def test_claims_in_extensions_sent_straight_to_the_subgraph_are_ignored(stack: Stack) -> None:
-    forged = {"jwt": {"payload": {"sub": "x", "roles": ["admin"], "exp": int(time.time()) + 60}}, "hmac-signature": "AAAA"}
-    response = httpx.post(stack.subgraph, json={"query": EVENTS, "variables": {"app": stack.app}, "extensions": forged}, timeout=10)
+    forged = {
+        "jwt": {"payload": {"sub": "x", "roles": ["admin"], "exp": int(time.time()) + 60}},
+        "hmac-signature": "AAAA",
+    }
+    response = httpx.post(
+        stack.subgraph, json={"query": EVENTS, "variables": {"app": stack.app}, "extensions": forged}, timeout=10
+    )
     assert codes(response.json()) == ["UNAUTHENTICATED"]
 
 
@@ -203,9 +247,13 @@ TRACK = """mutation($input: TrackEventInput!) { trackEvent(input: $input) { stat
 
 def test_gateway_reaches_track_event(stack: Stack) -> None:
     """Enabled as soon as the schema has trackEvent (issue 3, branch `ingest`)."""
-    sdl = httpx.post(stack.subgraph, json={"query": "{ _service { sdl } }"}, timeout=10).json()["data"]["_service"]["sdl"]
+    sdl = httpx.post(stack.subgraph, json={"query": "{ _service { sdl } }"}, timeout=10).json()["data"]["_service"][
+        "sdl"
+    ]
     if "trackEvent(" not in sdl:
-        pytest.skip("trackEvent is not in this branch's schema yet (issue 3 builds it); this test runs once it is merged")
+        pytest.skip(
+            "trackEvent is not in this branch's schema yet (issue 3 builds it); this test runs once it is merged"
+        )
     client_event_id = f"e2e-{uuid.uuid4()}"
     variables = {"input": {"eventType": "click", "appName": stack.app, "clientEventId": client_event_id}}
     assert codes(through(stack.gateway, TRACK, variables)) == ["UNAUTHENTICATED"]

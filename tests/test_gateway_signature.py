@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config import PROJECT_ROOT
 from app.auth.gateway import sign, signature_is_valid, signed_content
+from app.config import PROJECT_ROOT
 from tests.conftest import asgi_client, make_settings
 from tests.seed import event_row, insert_rows
 
@@ -48,11 +48,13 @@ def random_json(rng: random.Random, depth: int = 0) -> Any:
     if kind == 0:
         return rng.choice([0, -1, 7, 2**53 - 1, 2**60, -(2**70), 10**21])
     if kind == 1:
-        return rng.choice([0.5, -2.25, 1e-7, 1.5e-10, 0.00001, 123456.789, 1e21, 1.7976931348623157e308, 5e-324, 0.1 + 0.2])
+        return rng.choice(
+            [0.5, -2.25, 1e-7, 1.5e-10, 0.00001, 123456.789, 1e21, 1.7976931348623157e308, 5e-324, 0.1 + 0.2]
+        )
     if kind == 2:
         return rng.choice([True, False, None])
     if kind in (3, 4, 5):
-        alphabet = "aZ09 \"\\/\n\t\x01\x7f\u00e9\u2028\u20ac\ud7ff\ue000\uffff\U0001f600\U00010000"
+        alphabet = 'aZ09 "\\/\n\t\x01\x7f\u00e9\u2028\u20ac\ud7ff\ue000\uffff\U0001f600\U00010000'
         return "".join(rng.choice(alphabet) for _ in range(rng.randrange(8)))
     if kind in (6, 7):
         keys = ["a", "B", "b", "_", "é", "\U0001f600", "\uffff", "\ue000", "10", "9", ""]
@@ -78,7 +80,9 @@ def test_our_verifier_accepts_the_npm_packages_signatures() -> None:
         assert not signature_is_valid(b"another secret", item["query"], variables, item["signature"])
     changed = dict(json.loads(json.dumps(signed[0]["variables"])), app="billing-admin")
     assert not signature_is_valid(SECRET.encode(), signed[0]["query"], changed, signed[0]["signature"])
-    assert not signature_is_valid(SECRET.encode(), signed[0]["query"] + " ", signed[0]["variables"], signed[0]["signature"])
+    assert not signature_is_valid(
+        SECRET.encode(), signed[0]["query"] + " ", signed[0]["variables"], signed[0]["signature"]
+    )
 
 
 @pytest.fixture
@@ -93,7 +97,9 @@ def forwarded(roles: list[str], **extra: Any) -> dict[str, Any]:
     return {"payload": {"sub": "gw-user-1", "roles": roles, "iat": now, "exp": now + 300, **extra}}
 
 
-async def post(client: httpx.AsyncClient, query: str, variables: dict[str, Any], extensions: dict[str, Any]) -> dict[str, Any]:
+async def post(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any], extensions: dict[str, Any]
+) -> dict[str, Any]:
     response = await client.post("/graphql", json={"query": query, "variables": variables, "extensions": extensions})
     assert response.status_code == 200, response.text
     return response.json()

@@ -16,9 +16,9 @@ import pytest
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.storage.database import asyncpg_dsn
 from app.graphql.extensions import MASKED_MESSAGE
 from app.http.limits import RequestLimits
+from app.storage.database import asyncpg_dsn
 from app.storage.migrations import migrate
 from tests.conftest import asgi_client, gql, make_settings
 
@@ -26,8 +26,13 @@ from tests.conftest import asgi_client, gql, make_settings
 @pytest.fixture
 async def strict_client(migrated_db: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(
-        migrated_db, tmp_path, graphql_max_depth=2, graphql_max_aliases=3, graphql_max_tokens=200,
-        introspection=False, max_body_bytes=4096,
+        migrated_db,
+        tmp_path,
+        graphql_max_depth=2,
+        graphql_max_aliases=3,
+        graphql_max_tokens=200,
+        introspection=False,
+        max_body_bytes=4096,
     )
     async with asgi_client(settings) as http:
         yield http

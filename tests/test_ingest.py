@@ -29,16 +29,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
+from app.cli.serve import create_app
 from app.config import Settings
 from app.storage.database import asyncpg_dsn
-from app.ingest.pipeline import Ingest
 from app.storage.migrations import migrate
-from app.cli.serve import create_app
 from tests.conftest import TEST_SALT_SECRET, gql, make_settings, production_log_lines, token
 
 HOST = "admin.example.test"
 PEER = "203.0.113.7"
-CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+)
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
@@ -77,9 +78,8 @@ def user_headers(ua: str | None = CHROME, subject: str = SUBJECT, **extra: str) 
 @contextlib.asynccontextmanager
 async def serve(settings: Settings, peer: str = PEER) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with client_for(app, peer) as http:
-            yield app, http
+    async with app.router.lifespan_context(app), client_for(app, peer) as http:
+        yield app, http
 
 
 def client_for(app: Starlette, peer: str) -> httpx.AsyncClient:
@@ -91,20 +91,26 @@ def event(**fields: Any) -> dict[str, Any]:
     return {"eventType": "click", "appName": "admin-console", "clientEventId": f"t-{uuid.uuid4()}", **fields}
 
 
-async def track(http: httpx.AsyncClient, given: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+async def track(
+    http: httpx.AsyncClient, given: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     body = await gql(http, TRACK, {"i": given}, user_headers() if headers is None else headers)
     assert "errors" not in body, body
     return body["data"]["trackEvent"]
 
 
-async def track_many(http: httpx.AsyncClient, inputs: list[dict[str, Any]], headers: dict[str, str] | None = None) -> dict:
+async def track_many(
+    http: httpx.AsyncClient, inputs: list[dict[str, Any]], headers: dict[str, str] | None = None
+) -> dict:
     return await gql(http, TRACK_MANY, {"i": inputs}, user_headers() if headers is None else headers)
 
 
 async def rows(database_url: str, *client_event_ids: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
-        return await conn.fetch("SELECT * FROM events WHERE client_event_id = ANY($1::text[]) ORDER BY created_at", list(client_event_ids))
+        return await conn.fetch(
+            "SELECT * FROM events WHERE client_event_id = ANY($1::text[]) ORDER BY created_at", list(client_event_ids)
+        )
     finally:
         await conn.close()
 
@@ -178,8 +184,15 @@ async def test_same_inputs_same_day_same_hash_and_other_ip_differs(settings: Set
         async with client_for(app, "198.51.100.23") as elsewhere:
             third = event()
             await track(elsewhere, third)
-    stored = {r["client_event_id"]: r["user_hash"] for r in await rows(migrated_db, *(e["clientEventId"] for e in (first, second, third)))}
-    assert stored[first["clientEventId"]] == stored[second["clientEventId"]] == expected_hash(TEST_SALT_SECRET, today(), HOST, PEER, CHROME)
+    stored = {
+        r["client_event_id"]: r["user_hash"]
+        for r in await rows(migrated_db, *(e["clientEventId"] for e in (first, second, third)))
+    }
+    assert (
+        stored[first["clientEventId"]]
+        == stored[second["clientEventId"]]
+        == expected_hash(TEST_SALT_SECRET, today(), HOST, PEER, CHROME)
+    )
     assert stored[third["clientEventId"]] == expected_hash(TEST_SALT_SECRET, today(), HOST, "198.51.100.23", CHROME)
     assert stored[third["clientEventId"]] != stored[first["clientEventId"]]
 
@@ -197,7 +210,10 @@ async def test_hash_changes_across_utc_midnight(settings: Settings, migrated_db:
         clock.moment = dt.datetime(2026, 7, 2, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
         offset = event()
         await track(http, offset)
-    stored = {r["client_event_id"]: r["user_hash"] for r in await rows(migrated_db, before["clientEventId"], after["clientEventId"], offset["clientEventId"])}
+    stored = {
+        r["client_event_id"]: r["user_hash"]
+        for r in await rows(migrated_db, before["clientEventId"], after["clientEventId"], offset["clientEventId"])
+    }
     assert stored[before["clientEventId"]] == expected_hash(TEST_SALT_SECRET, "2026-06-30", HOST, PEER, CHROME)
     assert stored[after["clientEventId"]] == expected_hash(TEST_SALT_SECRET, "2026-07-01", HOST, PEER, CHROME)
     assert stored[before["clientEventId"]] != stored[after["clientEventId"]]
@@ -231,7 +247,10 @@ async def test_a_reloaded_secret_applies_to_the_next_event(migrated_db: str, tmp
         assert app.runtime.services.salt_secret.reload() is not None
         second = event()
         await track(http, second)
-    by_id = {r["client_event_id"]: r["user_hash"] for r in await rows(migrated_db, first["clientEventId"], second["clientEventId"])}
+    by_id = {
+        r["client_event_id"]: r["user_hash"]
+        for r in await rows(migrated_db, first["clientEventId"], second["clientEventId"])
+    }
     assert by_id[first["clientEventId"]] == expected_hash(old, today(), HOST, PEER, CHROME)
     assert by_id[second["clientEventId"]] == expected_hash(new, today(), HOST, PEER, CHROME)
 
@@ -255,7 +274,13 @@ async def test_a_reloaded_secret_applies_to_the_next_event(migrated_db: str, tmp
     ],
 )  # fmt: skip
 async def test_client_ip_and_host_come_from_trusted_proxies_only(
-    settings: Settings, migrated_db: str, trusted: list[str], peer: str, headers: dict[str, str], hashed_ip: str, hashed_host: str
+    settings: Settings,
+    migrated_db: str,
+    trusted: list[str],
+    peer: str,
+    headers: dict[str, str],
+    hashed_ip: str,
+    hashed_host: str,
 ) -> None:
     async with serve(settings.model_copy(update={"trusted_proxies": trusted}), peer=peer) as (_, http):
         given = event()
@@ -275,8 +300,18 @@ DROPS = [
     ("UNKNOWN_EVENT_TYPE", {}, event(eventType="purchase"), None),
     ("UNKNOWN_APP", {}, event(appName="jane.doe@example.com"), None),
     ("UNKNOWN_ENTITY_TYPE", {}, event(entityType="warehouse", entityId="7"), None),
-    ("INVALID_ENTITY", {"entity_id_patterns": "order=^[0-9]{1,12}$,customer=uuid"}, event(entityType="order", entityId="12a"), None),
-    ("INVALID_ENTITY", {"entity_id_patterns": "order=^[0-9]{1,12}$,customer=uuid"}, event(entityType="customer", entityId="42"), None),
+    (
+        "INVALID_ENTITY",
+        {"entity_id_patterns": "order=^[0-9]{1,12}$,customer=uuid"},
+        event(entityType="order", entityId="12a"),
+        None,
+    ),
+    (
+        "INVALID_ENTITY",
+        {"entity_id_patterns": "order=^[0-9]{1,12}$,customer=uuid"},
+        event(entityType="customer", entityId="42"),
+        None,
+    ),
     ("INVALID_ENTITY", {}, event(entityId="314"), None),
     ("INVALID_INPUT", {"allowed_apps": []}, event(appName="admin console!"), None),
     ("INVALID_INPUT", {}, event(clientEventId="has spaces"), None),
@@ -297,7 +332,9 @@ DROPS = [
 ]
 
 
-@pytest.mark.parametrize(("reason", "overrides", "given", "headers"), DROPS, ids=[f"{d[0]}-{i}" for i, d in enumerate(DROPS)])
+@pytest.mark.parametrize(
+    ("reason", "overrides", "given", "headers"), DROPS, ids=[f"{d[0]}-{i}" for i, d in enumerate(DROPS)]
+)
 async def test_drop_reason_is_reported_and_nothing_is_stored(
     settings: Settings, migrated_db: str, reason: str, overrides: dict, given: dict, headers: dict | None
 ) -> None:
@@ -357,7 +394,9 @@ async def test_rate_limits_are_shared_through_redis(settings: Settings) -> None:
     assert keys and not any(subject in key for key in keys)  # keyed on Principal.key, never the subject
 
 
-async def test_unauthenticated_callers_get_an_error_and_nothing_is_stored(client: httpx.AsyncClient, migrated_db: str) -> None:
+async def test_unauthenticated_callers_get_an_error_and_nothing_is_stored(
+    client: httpx.AsyncClient, migrated_db: str
+) -> None:
     given = event()
     body = await gql(client, TRACK, {"i": given}, {"user-agent": CHROME})
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -369,7 +408,9 @@ async def test_unauthenticated_callers_get_an_error_and_nothing_is_stored(client
 # --- idempotency, concurrency and batches ---------------------------------------------------------
 
 
-async def test_200_concurrent_events_give_200_rows_and_a_replay_names_the_originals(settings: Settings, migrated_db: str) -> None:
+async def test_200_concurrent_events_give_200_rows_and_a_replay_names_the_originals(
+    settings: Settings, migrated_db: str
+) -> None:
     events = [event() for _ in range(200)]
     ids = [e["clientEventId"] for e in events]
     async with serve(settings) as (_, http):
@@ -408,7 +449,9 @@ async def test_batch_results_follow_input_order(client: httpx.AsyncClient, migra
     assert len(await rows(migrated_db, *(i["clientEventId"] for i in inputs))) == 3
 
 
-async def test_a_batch_over_100_is_a_bad_user_input_error_and_stores_nothing(client: httpx.AsyncClient, migrated_db: str) -> None:
+async def test_a_batch_over_100_is_a_bad_user_input_error_and_stores_nothing(
+    client: httpx.AsyncClient, migrated_db: str
+) -> None:
     inputs = [event() for _ in range(101)]
     body = await track_many(client, inputs)
     assert body["data"] is None
@@ -457,7 +500,12 @@ async def test_database_down_answers_unavailable_then_recovers(own_db: str, pg_s
             await admin_execute(pg_server, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         assert elapsed < 2 * settings.write_timeout + 1
         for result in (single, *batch):
-            assert (result["status"], result["reason"], result["retryable"], result["accepted"]) == ("DROPPED", "UNAVAILABLE", True, False)
+            assert (result["status"], result["reason"], result["retryable"], result["accepted"]) == (
+                "DROPPED",
+                "UNAVAILABLE",
+                True,
+                False,
+            )
             assert "retry" in result["message"]
         assert await rows(own_db, *(e["clientEventId"] for e in down)) == []
         retried = [await track(http, e) for e in down]  # the writer reconnects
@@ -555,17 +603,33 @@ FAST_DOCUMENTS = [
     (TRACK, lambda: {"i": event()}),
     (TRACK, lambda: {"i": event(eventType="purchase")}),
     (TRACK, lambda: {"i": event(description={"email": "x"})}),
-    (TRACK, lambda: {"i": event(entityType="order", entityId="1", sessionId="s", route="/o/:id", description={"a": [1, {"b": None}]})}),
-    ("mutation Named($e: TrackEventInput!) { t: trackEvent(input: $e) { __typename s: status reason status } }", lambda: {"e": event()}),
+    (
+        TRACK,
+        lambda: {
+            "i": event(
+                entityType="order", entityId="1", sessionId="s", route="/o/:id", description={"a": [1, {"b": None}]}
+            )
+        },
+    ),
+    (
+        "mutation Named($e: TrackEventInput!) { t: trackEvent(input: $e) { __typename s: status reason status } }",
+        lambda: {"e": event()},
+    ),
     (TRACK_MANY, lambda: {"i": [event(), event(appName="nope"), event(description={"x": "y" * 3000})]}),
 ]
 SLOW_DOCUMENTS = [
     (TRACK, lambda: {"i": {"appName": "admin-console"}}),  # invalid variables: Strawberry's error
     (TRACK, lambda: {"i": event(eventType=7)}),
     ('mutation { trackEvent(input: {eventType: "click", appName: "admin-console"}) { status } }', dict),
-    ("mutation($i: TrackEventInput!) { trackEvent(input: $i) { ...R } } fragment R on TrackEventResult { status }", lambda: {"i": event()}),
+    (
+        "mutation($i: TrackEventInput!) { trackEvent(input: $i) { ...R } } fragment R on TrackEventResult { status }",
+        lambda: {"i": event()},
+    ),
     ("mutation($i: TrackEventInput!) { trackEvent(input: $i) { status @include(if: true) } }", lambda: {"i": event()}),
-    ("mutation($i: TrackEventInput!) { trackEvent(input: $i) { status } trackEvents(inputs: [$i]) { status } }", lambda: {"i": event()}),
+    (
+        "mutation($i: TrackEventInput!) { trackEvent(input: $i) { status } trackEvents(inputs: [$i]) { status } }",
+        lambda: {"i": event()},
+    ),
     ("mutation($i: TrackEventInput!) { trackEvent(input: $i) { nope } }", lambda: {"i": event()}),
     (TRACK_MANY, lambda: {"i": [event() for _ in range(101)]}),
 ]
@@ -576,14 +640,18 @@ async def test_fast_path_and_strawberry_answer_alike(settings: Settings, query: 
     answers, answered = [], []
     for fast in (True, False):
         async with serve(settings.model_copy(update={"fast_track": fast})) as (app, http):
-            response = await http.post("/graphql", json={"query": query, "variables": variables()}, headers=user_headers())
+            response = await http.post(
+                "/graphql", json={"query": query, "variables": variables()}, headers=user_headers()
+            )
             answers.append((response.status_code, comparable(response.json())))
             answered.append(graphql_app(app).answered)
     assert answers[0] == answers[1]
     assert answered == ([1, 0] if (query, variables) in FAST_DOCUMENTS else [0, 0])
 
 
-async def test_fast_path_leaves_gateway_and_unauthenticated_requests_to_strawberry(client: httpx.AsyncClient, migrated_db: str) -> None:
+async def test_fast_path_leaves_gateway_and_unauthenticated_requests_to_strawberry(
+    client: httpx.AsyncClient, migrated_db: str
+) -> None:
     given = event()
     forwarded = await client.post(
         "/graphql",
@@ -600,7 +668,9 @@ async def test_fast_path_leaves_gateway_and_unauthenticated_requests_to_strawber
 # --- runs last: nothing personal anywhere ----------------------------------------------------------
 
 
-async def test_zz_no_ip_ua_subject_or_email_in_any_column_or_log_line(migrated_db: str, module_log_lines: list[str]) -> None:
+async def test_zz_no_ip_ua_subject_or_email_in_any_column_or_log_line(
+    migrated_db: str, module_log_lines: list[str]
+) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(migrated_db))
     try:
         columns = await conn.fetch(

@@ -11,13 +11,13 @@ import asyncpg
 import pytest
 import user_agents
 
-from app.ingest.client_ip import ClientIpResolver, normalise_host, parse_ip
 from app.config import ConfigError, load_settings
-from app.storage.database import asyncpg_dsn
+from app.ingest.client_ip import ClientIpResolver, normalise_host, parse_ip
 from app.ingest.ratelimit import RateLimiter
 from app.ingest.useragents import UserAgentInspector, device_type
 from app.ingest.validation import EventValidator, check_description, parse_entity_id_patterns
 from app.ingest.writer import EventRow, GroupCommitWriter, Stored, WriteUnavailable
+from app.storage.database import asyncpg_dsn
 from bench.faultproxy import FaultProxy
 from tests.conftest import make_settings, production_log_lines
 
@@ -96,7 +96,8 @@ def test_pii_shaped_keys_are_refused_at_any_depth(key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["button", "fileName", "rows", "zip_export", "tooltip", "description", "recipientCount", "filter", "tab", "ship"]
+    "key",
+    ["button", "fileName", "rows", "zip_export", "tooltip", "description", "recipientCount", "filter", "tab", "ship"],
 )
 def test_ordinary_keys_pass(key: str) -> None:
     stored, problem = check_description({key: "value"})
@@ -217,7 +218,7 @@ def row(client_event_id: str, app_name: str = "admin-console") -> EventRow:
     )  # fmt: skip
 
 
-async def test_one_bad_row_does_not_sink_its_batch(migrated_db: str, tmp_path) -> None:  # noqa: ANN001
+async def test_one_bad_row_does_not_sink_its_batch(migrated_db: str, tmp_path) -> None:
     writer = GroupCommitWriter(asyncpg_dsn(migrated_db), make_settings(migrated_db, tmp_path))
     writer.start()
     try:
@@ -237,7 +238,7 @@ async def test_one_bad_row_does_not_sink_its_batch(migrated_db: str, tmp_path) -
     assert {r["client_event_id"] for r in stored} == {ids[0], ids[2]}
 
 
-async def test_writes_after_stop_are_refused_not_lost(migrated_db: str, tmp_path) -> None:  # noqa: ANN001
+async def test_writes_after_stop_are_refused_not_lost(migrated_db: str, tmp_path) -> None:
     writer = GroupCommitWriter(asyncpg_dsn(migrated_db), make_settings(migrated_db, tmp_path))
     writer.start()
     pending = asyncio.create_task(writer.write([row(f"w-{uuid.uuid4()}")]))
@@ -270,7 +271,13 @@ def test_the_fast_crawler_matcher_agrees_with_crawlerdetect() -> None:
     assert len(names) > 1000
     samples = [f"Mozilla/5.0 (compatible; {n}/2.1; +https://example.com/bot)" for n in names]
     samples += [f"  {n}  " for n in names] + AGENTS + [f"{AGENTS[2]} Edg/{n}.0" for n in range(50)]
-    samples += ["YandexBot/3.0", "Mozilla/5.0 (compatible; YandexSearch/1.0)", "Mozilla/5.0 (Linux; Android 9; CUBOT X19)", "", " "]
+    samples += [
+        "YandexBot/3.0",
+        "Mozilla/5.0 (compatible; YandexSearch/1.0)",
+        "Mozilla/5.0 (Linux; Android 9; CUBOT X19)",
+        "",
+        " ",
+    ]
     disagreements = [s for s in samples if fast(s) != reference.is_crawler(s)]
     assert disagreements == []
     assert sum(map(fast, samples)) > 1000  # most samples are bots: the test can tell them apart
@@ -299,24 +306,32 @@ type Query { x: Int }
 """
 
 
-def _shape(schema, name: str) -> dict:  # noqa: ANN001
+def _shape(schema, name: str) -> dict:
     kind = schema.type_map[name]
     if hasattr(kind, "values"):
         return {"values": sorted(kind.values)}
     return {
-        field: (str(spec.type), {arg: str(a.type) for arg, a in getattr(spec, "args", {}).items()}, getattr(spec, "default_value", None))
+        field: (
+            str(spec.type),
+            {arg: str(a.type) for arg, a in getattr(spec, "args", {}).items()},
+            getattr(spec, "default_value", None),
+        )
         for field, spec in kind.fields.items()
         if name != "Mutation" or field in ("trackEvent", "trackEvents")
     }
 
 
 def test_the_sdl_matches_the_contract() -> None:
-    from graphql import Undefined, build_schema as parse_sdl
+    from graphql import Undefined
+    from graphql import build_schema as parse_sdl
 
     from app.graphql.schema import build_schema
     from app.graphql.strawberry_compat import graphql_core_schema
 
-    ours, contract = graphql_core_schema(build_schema(load_settings())), parse_sdl(CONTRACT)  # the executable graphql-core schema
+    ours, contract = (
+        graphql_core_schema(build_schema(load_settings())),
+        parse_sdl(CONTRACT),
+    )  # the executable graphql-core schema
     for name in ("TrackEventInput", "TrackStatus", "DropReason", "TrackEventResult", "Mutation"):
         assert _shape(ours, name) == _shape(contract, name), name
     assert all(spec.default_value is Undefined for spec in ours.type_map["TrackEventInput"].fields.values())

@@ -17,17 +17,16 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 
-from app.config import generate_secret
-from app.storage.database import asyncpg_dsn
 from app.cli.ops import write_secret_file
 from app.cli.serve import create_app
+from app.config import generate_secret
+from app.storage.database import asyncpg_dsn
+from bench.harness import free_port
 from jobs.retention import run_retention
 from tests.conftest import TEST_JWT_SECRET, make_settings, token
 from tests.lifecycle_support import data_dir, fetch, fresh_db
 from tests.test_secret_rotation import Served
-from bench.harness import free_port
 
 __all__ = ["fresh_db"]
 
@@ -64,7 +63,9 @@ async def test_track_event_keeps_succeeding_during_retention(fresh_db: str, tmp_
             async def caller(k: int) -> None:
                 n = 0
                 while not done.is_set():
-                    response = await http.post("/graphql", json={"query": TRACK, "variables": track_input(k * 100_000 + n)}, headers=headers())
+                    response = await http.post(
+                        "/graphql", json={"query": TRACK, "variables": track_input(k * 100_000 + n)}, headers=headers()
+                    )
                     results.append(response.json())
                     n += 1
 

@@ -86,9 +86,12 @@ async def test_a_new_migration_is_applied_after_the_old_ones(empty_db: str, tmp_
     assert result.applied == ["29991231000000_add_probe"]
     conn = await asyncpg.connect(asyncpg_dsn(empty_db))
     try:
-        assert await conn.fetchval(
-            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'probe'"
-        ) == 1
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'probe'"
+            )
+            == 1
+        )
     finally:
         await conn.close()
 
@@ -99,7 +102,9 @@ async def test_failed_migration_rolls_back_and_is_reported(empty_db: str, tmp_pa
     broken = copy / "29991231000000_broken"
     broken.mkdir()
     (broken / "migration.sql").write_text('CREATE TABLE "half" (id int);\nALTER TABLE "nope" ADD COLUMN x int;\n')
-    result = await asyncio.to_thread(signals_cli, "migrate", env={"DATABASE_URL": empty_db, "SIGNALS_MIGRATIONS_DIR": str(copy)})
+    result = await asyncio.to_thread(
+        signals_cli, "migrate", env={"DATABASE_URL": empty_db, "SIGNALS_MIGRATIONS_DIR": str(copy)}
+    )
     assert result.returncode != 0
     assert "29991231000000_broken" in result.stderr
     conn = await asyncpg.connect(asyncpg_dsn(empty_db))

@@ -24,9 +24,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from app.ingest.client_ip import ClientIpResolver, header_entries, normalise_host, parse_ip
 from app.config import load_settings
-from app.privacy.hashing import daily_salt, normalised_user_agent, user_hash, utc_day
+from app.ingest.client_ip import ClientIpResolver, header_entries, normalise_host, parse_ip
 from app.ingest.useragents import FAMILY_MAX_CHARS, UA_MAX_CHARS, ClientAgent, UserAgentInspector
 from app.ingest.validation import (
     DESCRIPTION_MAX_BYTES,
@@ -40,6 +39,7 @@ from app.ingest.validation import (
     compact_json,
     parse_entity_id_patterns,
 )
+from app.privacy.hashing import daily_salt, normalised_user_agent, user_hash, utc_day
 from tests.test_ingest_parts import AGENTS
 
 
@@ -70,7 +70,9 @@ def odd_strings(min_size: int = 0, max_size: int = 40) -> st.SearchStrategy[str]
 
 odd_text = odd_strings()
 lone_control = st.sampled_from([chr(c) for c in [*range(0x20), 0x7F]])
-surrogate_text = st.builds(lambda a, s, b: a + s + b, odd_text, st.sampled_from(["\ud800", "\udfff", "\udc80"]), odd_text)
+surrogate_text = st.builds(
+    lambda a, s, b: a + s + b, odd_text, st.sampled_from(["\ud800", "\udfff", "\udc80"]), odd_text
+)
 huge_text = st.builds(  # 20-100 K repetitions: up to ~400 KB of UTF-8
     lambda chunk, n: chunk * n, st.sampled_from(["x", "é", "\U0001f600", "a@b.io ", "/"]), st.integers(20_000, 100_000)
 )
@@ -151,7 +153,9 @@ def nested(depth: int, kind: str) -> object:
 
 deep_descriptions = st.builds(
     lambda depth, kind, wrap: {"d": nested(depth, kind)} if wrap else nested(depth, "dict"),
-    st.sampled_from([DESCRIPTION_MAX_DEPTH - 1, DESCRIPTION_MAX_DEPTH, DESCRIPTION_MAX_DEPTH + 1, 30, 500, 1_500, 50_000]),
+    st.sampled_from(
+        [DESCRIPTION_MAX_DEPTH - 1, DESCRIPTION_MAX_DEPTH, DESCRIPTION_MAX_DEPTH + 1, 30, 500, 1_500, 50_000]
+    ),
     st.sampled_from(["list", "dict"]),
     st.booleans(),
 )
@@ -353,7 +357,9 @@ any_text = st.one_of(
     odd_text,
     surrogate_text,
     huge_text,
-    st.builds(lambda a, c, b: a + c + b, st.text(NAME_CHARS, max_size=10), lone_control, st.text(NAME_CHARS, max_size=10)),
+    st.builds(
+        lambda a, c, b: a + c + b, st.text(NAME_CHARS, max_size=10), lone_control, st.text(NAME_CHARS, max_size=10)
+    ),
     st.sampled_from([*ALLOWED_APPS, *ALLOWED_EVENTS, *ALLOWED_ENTITIES, "", " ", "-x", "a" * 64, "a" * 65]),
 )
 
@@ -403,7 +409,9 @@ clean_routes = st.lists(route_segments, min_size=0, max_size=8).map(lambda parts
 
 @props(200)
 @given(st.one_of(st.none(), clean_routes, any_text), st.one_of(st.none(), any_text), any_text)
-def test_text_fields_are_checked_without_raising(route: str | None, session_id: str | None, client_event_id: str) -> None:
+def test_text_fields_are_checked_without_raising(
+    route: str | None, session_id: str | None, client_event_id: str
+) -> None:
     problem = EventValidator.fields(route, session_id, client_event_id)
     if problem is not None:
         assert_problem(problem)
@@ -437,8 +445,25 @@ def test_routes_with_queries_emails_bad_unicode_or_huge_are_refused(route: str, 
 
 
 regexish = st.one_of(
-    st.sampled_from(["uuid", "INT", "slug", "^[0-9]{1,12}$", "[a-z]{2,4}", "a{4294967296}", "a{99999999999999999999}",
-                     "(" * 300 + ")" * 300, "(" * 2_000 + ")" * 2_000, "([0-9]", "*", "a{2,1}", "(?<=x", "\\", "[z-a]"]),  # fmt: skip
+    st.sampled_from(
+        [
+            "uuid",
+            "INT",
+            "slug",
+            "^[0-9]{1,12}$",
+            "[a-z]{2,4}",
+            "a{4294967296}",
+            "a{99999999999999999999}",
+            "(" * 300 + ")" * 300,
+            "(" * 2_000 + ")" * 2_000,
+            "([0-9]",
+            "*",
+            "a{2,1}",
+            "(?<=x",
+            "\\",
+            "[z-a]",
+        ]
+    ),  # fmt: skip
     odd_text,
 )
 pattern_entries = st.builds(
@@ -483,7 +508,9 @@ def test_well_formed_entity_id_patterns_round_trip(config: dict[str, str]) -> No
 # ============================================================================================
 
 text_values = st.text(NO_SURROGATES, max_size=40)
-salt_secrets = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=64).map(
+salt_secrets = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=64
+).map(
     lambda s: s.encode("utf-8")
 )  # text secrets (as read from settings/files); HMAC zero-pads keys, so b"k" == b"k\0" as keys
 salts = st.binary(min_size=32, max_size=32)
@@ -580,10 +607,16 @@ garbage_entries = st.one_of(
 NETWORK_POOL = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.1", "100.64.0.0/10", "::1", "fd00::/8",
                 "2001:db8:aa::/48", "fe80::/10"]  # fmt: skip
 random_networks = st.one_of(
-    st.builds(lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=4), st.integers(8, 32)),
-    st.builds(lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=6), st.integers(16, 128)),
+    st.builds(
+        lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=4), st.integers(8, 32)
+    ),
+    st.builds(
+        lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=6), st.integers(16, 128)
+    ),
 )
-network_configs = st.lists(st.one_of(st.sampled_from(NETWORK_POOL), random_networks), min_size=1, max_size=3, unique=True)
+network_configs = st.lists(
+    st.one_of(st.sampled_from(NETWORK_POOL), random_networks), min_size=1, max_size=3, unique=True
+)
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -604,7 +637,9 @@ def rendered(draw: st.DrawFn, address: Address) -> tuple[str, str]:
         text = {"plain": str(address), "port": f"{address}:{port}", "quoted": f'"{address}"',
                 "mapped": f"::ffff:{address}", "mapped-bracketed": f"[::ffff:{address}]:{port}"}[shape]  # fmt: skip
         return pad + text + pad, str(address)
-    shape = draw(st.sampled_from(["plain", "upper", "bracketed", "bracketed-port", "scoped", "scoped-bracketed", "exploded"]))
+    shape = draw(
+        st.sampled_from(["plain", "upper", "bracketed", "bracketed-port", "scoped", "scoped-bracketed", "exploded"])
+    )
     if shape.startswith("scoped"):
         scoped = ipaddress.IPv6Address(f"{address}%eth0")
         text = f"[{scoped}]:{port}" if shape == "scoped-bracketed" else str(scoped)
@@ -654,7 +689,8 @@ def headers(draw: st.DrawFn, items: list[tuple[str, str | None]]) -> list[str]:
 def trusted_by(networks: list[str], address: str) -> bool:
     plain = ipaddress.ip_address(address.partition("%")[0])
     return any(
-        plain.version == net.version and plain in net for net in (ipaddress.ip_network(n, strict=False) for n in networks)
+        plain.version == net.version and plain in net
+        for net in (ipaddress.ip_network(n, strict=False) for n in networks)
     )
 
 
@@ -769,13 +805,17 @@ def test_a_client_cannot_spoof_its_ip_through_trusted_proxies(networks: list[str
     honest = [str(client), *map(str, proxies)]
     resolver = ClientIpResolver(networks)
     with_spoof = [", ".join([*(text for text, _ in spoofed), *honest])]
-    assert resolver.client_ip(peer, with_spoof) == resolver.client_ip(peer, [", ".join(honest)]) == str(canonical(client))
+    assert (
+        resolver.client_ip(peer, with_spoof) == resolver.client_ip(peer, [", ".join(honest)]) == str(canonical(client))
+    )
 
 
 @props(100)
 @given(st.integers(0, 4), with_networks(st.one_of(st.just([]), network_configs)))
 @example(0, ([], ("192.0.2.1", [], [], [])))  # was IndexError: "0" hops and no X-Forwarded-For
-@example(0, ([], ("192.0.2.1", [("6.6.6.6", "6.6.6.6")], ["6.6.6.6"], [])))  # was 6.6.6.6: the spoofable left-most entry
+@example(
+    0, ([], ("192.0.2.1", [("6.6.6.6", "6.6.6.6")], ["6.6.6.6"], []))
+)  # was 6.6.6.6: the spoofable left-most entry
 def test_hop_count_takes_the_nth_entry_from_the_right(hops: int, case: tuple) -> None:
     networks, (peer, items, forwarded, prefix) = case
     resolver = ClientIpResolver([str(hops), *networks])

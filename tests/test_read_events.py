@@ -38,7 +38,9 @@ async def matching_ids(url: str, app: str, types: list[str]) -> list[str]:
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         rows = await conn.fetch(
-            "SELECT id FROM events WHERE app_name = $1 AND event_type = ANY($2) ORDER BY created_at DESC, id DESC", app, types
+            "SELECT id FROM events WHERE app_name = $1 AND event_type = ANY($2) ORDER BY created_at DESC, id DESC",
+            app,
+            types,
         )
     finally:
         await conn.close()
@@ -54,7 +56,9 @@ async def test_paging_returns_each_matching_row_once_in_order_while_rows_are_ins
     for i in range(240):
         # many rows share a timestamp, so the id breaks ties
         at = base + dt.timedelta(seconds=(i // 4) * 60)
-        rows.append(event_row(at, app, rng.choice(["click", "view", "export"]), device_type=rng.choice(["desktop", "mobile"])))
+        rows.append(
+            event_row(at, app, rng.choice(["click", "view", "export"]), device_type=rng.choice(["desktop", "mobile"]))
+        )
     rows.append(event_row(base, "someone-else", "click"))
     await insert_rows(migrated_db, rows)
     expected = await matching_ids(migrated_db, app, ["click", "view"])
@@ -63,11 +67,15 @@ async def test_paging_returns_each_matching_row_once_in_order_while_rows_are_ins
     seen: list[dict[str, Any]] = []
     after = None
     while True:
-        result = await page(client, admin_headers, filter={"appName": app, "eventTypes": ["click", "view"]}, first=13, after=after)
+        result = await page(
+            client, admin_headers, filter={"appName": app, "eventTypes": ["click", "view"]}, first=13, after=after
+        )
         seen += [edge["node"] for edge in result["edges"]]
         # meanwhile new matching (and non-matching) events keep arriving
         now = dt.datetime.now(dt.UTC)
-        await insert_rows(migrated_db, [event_row(now, app, "click"), event_row(now, app, "view"), event_row(now, app, "export")])
+        await insert_rows(
+            migrated_db, [event_row(now, app, "click"), event_row(now, app, "view"), event_row(now, app, "export")]
+        )
         if not result["pageInfo"]["hasNextPage"]:
             break
         assert result["pageInfo"]["endCursor"] == result["edges"][-1]["cursor"]
@@ -92,16 +100,22 @@ async def test_filters_and_window(client: httpx.AsyncClient, admin_headers: dict
     )
     mobile = await page(client, admin_headers, filter={"appName": app, "deviceType": "mobile"})
     assert [e["node"]["deviceType"] for e in mobile["edges"]] == ["mobile", "mobile"]
-    window = await page(client, admin_headers, filter={"appName": app, "from": "2026-05-01T00:00:00Z", "to": "2026-05-02T00:00:00Z"})
+    window = await page(
+        client, admin_headers, filter={"appName": app, "from": "2026-05-01T00:00:00Z", "to": "2026-05-02T00:00:00Z"}
+    )
     assert len(window["edges"]) == 2  # `to` is exclusive
-    naive_is_utc = await page(client, admin_headers, filter={"appName": app, "from": "2026-05-01T01:00:00", "to": "2026-05-01T02:00:00"})
+    naive_is_utc = await page(
+        client, admin_headers, filter={"appName": app, "from": "2026-05-01T01:00:00", "to": "2026-05-01T02:00:00"}
+    )
     assert len(naive_is_utc["edges"]) == 1  # `from` inclusive
     one_user = mobile["edges"][0]["node"]["userHash"]
     by_user = await page(client, admin_headers, filter={"userHash": one_user})
     assert [e["node"]["userHash"] for e in by_user["edges"]] == [one_user]
 
 
-async def test_first_is_clamped_to_1000(client: httpx.AsyncClient, admin_headers: dict[str, str], migrated_db: str) -> None:
+async def test_first_is_clamped_to_1000(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], migrated_db: str
+) -> None:
     app = unique_app()
     start = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
     await insert_rows(migrated_db, [event_row(start + dt.timedelta(seconds=i), app) for i in range(1003)])
@@ -130,13 +144,15 @@ async def test_bad_input_is_a_clear_error(
     assert error["extensions"]["code"] == "BAD_USER_INPUT" and fragment in error["message"]
 
 
-async def test_event_by_id_and_federation_entity(client: httpx.AsyncClient, admin_headers: dict[str, str], migrated_db: str) -> None:
+async def test_event_by_id_and_federation_entity(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], migrated_db: str
+) -> None:
     app = unique_app()
     await insert_rows(migrated_db, [event_row(dt.datetime.now(dt.UTC), app, "export")])
     node = (await page(client, admin_headers, filter={"appName": app}))["edges"][0]["node"]
     entities = await gql(
         client,
-        'query($r: [_Any!]!) { _entities(representations: $r) { ... on Event { id eventType } } }',
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on Event { id eventType } } }",
         {"r": [{"__typename": "Event", "id": node["id"]}]},
         admin_headers,
     )

@@ -15,7 +15,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -26,8 +25,14 @@ from tests.conftest import asgi_client, create_database, drop_database, gql, mak
 from tests.seed import event_row, insert_rows, user_hash
 
 COLUMNS = {
-    "APP_NAME": "app_name", "EVENT_TYPE": "event_type", "ROUTE": "route", "ENTITY_TYPE": "entity_type",
-    "ENTITY_ID": "entity_id", "DEVICE_TYPE": "device_type", "BROWSER_FAMILY": "browser_family", "OS_FAMILY": "os_family",
+    "APP_NAME": "app_name",
+    "EVENT_TYPE": "event_type",
+    "ROUTE": "route",
+    "ENTITY_TYPE": "entity_type",
+    "ENTITY_ID": "entity_id",
+    "DEVICE_TYPE": "device_type",
+    "BROWSER_FAMILY": "browser_family",
+    "OS_FAMILY": "os_family",
 }
 STATS = """
 query($filter: EventFilter, $groupBy: [StatsDimension!], $interval: StatsInterval, $top: Int) {
@@ -134,7 +139,12 @@ def recount(rows: list[Any], group_by: list[str], interval: str) -> tuple[list[d
     for row in rows:
         per_group[tuple(row[COLUMNS[d]] for d in group_by)].append(row)
     totals = [
-        {"group": group(key), "events": len(members), "summedDailyUsers": summed_daily(members), "distinctSessions": sessions(members)}
+        {
+            "group": group(key),
+            "events": len(members),
+            "summedDailyUsers": summed_daily(members),
+            "distinctSessions": sessions(members),
+        }
         for key, members in per_group.items()
     ]
     totals.sort(key=lambda t: (-t["events"], *[(v["value"] is None, v["value"] or "") for v in t["group"]]))
@@ -154,8 +164,13 @@ def recount(rows: list[Any], group_by: list[str], interval: str) -> tuple[list[d
     ],
 )
 async def test_stats_equal_a_direct_recount(
-    stats_client: httpx.AsyncClient, admin_headers: dict[str, str], stats_db: str,
-    group_by: list[str], interval: str, event_filter: dict[str, Any], with_sessions: bool,
+    stats_client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    stats_db: str,
+    group_by: list[str],
+    interval: str,
+    event_filter: dict[str, Any],
+    with_sessions: bool,
 ) -> None:
     """Without distinctSessions selected the users take another SQL path: check both."""
     rows = [row for row in await raw_rows(stats_db) if matches(row, event_filter)]
@@ -203,7 +218,9 @@ async def test_totals_top_and_partial_selection(
     assert all(b["distinctUsers"] >= 1 for b in buckets)  # selected through a fragment: computed
 
 
-async def test_stats_are_admin_only_and_validate_input(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
+async def test_stats_are_admin_only_and_validate_input(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
     member = {"authorization": f"Bearer {token(roles=['member'])}"}
     body = await gql(client, "{ eventStats { buckets { events } } }", None, member)
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
@@ -234,8 +251,10 @@ async def test_filtered_app_and_type_window_queries_use_indexes(stats_db: str) -
     """With sequential scans priced out, the planner must still find an index path: a
     filtered app+type window never needs a full scan of events."""
     window = queries.EventFilterSpec(
-        app_name="admin-console", event_types=("click",),
-        start=dt.datetime(2026, 3, 6, tzinfo=dt.UTC), end=dt.datetime(2026, 3, 12, tzinfo=dt.UTC),
+        app_name="admin-console",
+        event_types=("click",),
+        start=dt.datetime(2026, 3, 6, tzinfo=dt.UTC),
+        end=dt.datetime(2026, 3, 12, tzinfo=dt.UTC),
     )
     cursor = queries.Cursor(dt.datetime(2026, 3, 9, tzinfo=dt.UTC), uuid.uuid4())
     statements = [
@@ -244,8 +263,12 @@ async def test_filtered_app_and_type_window_queries_use_indexes(stats_db: str) -
         queries.events_page_query(queries.EventFilterSpec(app_name="admin-console"), 100, cursor),
         queries.events_page_query(queries.EventFilterSpec(), 100, cursor),
         queries.stats_buckets_query(queries.StatsRequest(window), 100),
-        queries.stats_buckets_query(queries.StatsRequest(window, (queries.Dimension.ROUTE,), queries.BucketUnit.HOUR, users=True), 100),
-        queries.stats_buckets_query(queries.StatsRequest(replace(window, event_types=None, start=None), users=True), 100),
+        queries.stats_buckets_query(
+            queries.StatsRequest(window, (queries.Dimension.ROUTE,), queries.BucketUnit.HOUR, users=True), 100
+        ),
+        queries.stats_buckets_query(
+            queries.StatsRequest(replace(window, event_types=None, start=None), users=True), 100
+        ),
     ]
     engine = create_async_engine(sqlalchemy_url(stats_db))
     try:

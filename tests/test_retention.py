@@ -16,7 +16,7 @@ from app.storage.database import asyncpg_dsn
 from jobs.locking import RETENTION_LOCK_KEY
 from jobs.retention import run_retention
 from tests.conftest import create_database, drop_database
-from tests.lifecycle_support import Row, data_dir, fetch, fresh_db, insert_rows, signals  # noqa: F401 - fixture
+from tests.lifecycle_support import Row, data_dir, fetch, fresh_db, insert_rows, signals
 
 __all__ = ["fresh_db"]
 
@@ -25,7 +25,12 @@ async def spread_over_400_days(url: str) -> dict[str, dt.datetime]:
     """Two rows per day for 400 days, 6 hours off each day boundary; returns route -> created_at."""
     now = dt.datetime.now(dt.UTC)
     rows = [
-        Row(now - dt.timedelta(days=age, hours=6 + 12 * k), "admin-console", uuid.uuid4().hex * 2, route=f"/age/{age}/{k}")
+        Row(
+            now - dt.timedelta(days=age, hours=6 + 12 * k),
+            "admin-console",
+            uuid.uuid4().hex * 2,
+            route=f"/age/{age}/{k}",
+        )
         for age in range(400)
         for k in range(2)
     ]
@@ -65,7 +70,9 @@ async def test_cli_keeps_exactly_the_window_and_is_idempotent(fresh_db: str, tmp
 
 async def test_retention_days_setting_and_plain_summary(fresh_db: str, tmp_path: Path) -> None:
     stamps = await spread_over_400_days(fresh_db)
-    result = signals("retention", DATABASE_URL=fresh_db, SIGNALS_DATA_DIR=data_dir(tmp_path), SIGNALS_RETENTION_DAYS="30")
+    result = signals(
+        "retention", DATABASE_URL=fresh_db, SIGNALS_DATA_DIR=data_dir(tmp_path), SIGNALS_RETENTION_DAYS="30"
+    )
     assert result.returncode == 0, result.stderr
     kept = {r["route"] for r in await fetch(fresh_db, "SELECT route FROM events")}
     # rows are 6+ hours off day boundaries, so 30 days keep ages 0..29 exactly
@@ -140,7 +147,9 @@ async def test_a_second_runner_skips_while_the_lock_is_held(fresh_db: str) -> No
 
 async def test_parallel_runs_delete_each_row_once(fresh_db: str) -> None:
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=250)
-    await insert_rows(fresh_db, [Row(old - dt.timedelta(minutes=i), "admin-console", uuid.uuid4().hex * 2) for i in range(3000)])
+    await insert_rows(
+        fresh_db, [Row(old - dt.timedelta(minutes=i), "admin-console", uuid.uuid4().hex * 2) for i in range(3000)]
+    )
     reports = await asyncio.gather(*(run_retention(fresh_db, retention_days=180, batch_size=200) for _ in range(3)))
     assert sum(r.rows for r in reports) == 3000
     assert sum(not r.skipped for r in reports) >= 1

@@ -48,7 +48,9 @@ async def sql(url: str, statement: str, *args: Any) -> list[asyncpg.Record]:
 async def ask(client: httpx.AsyncClient, headers: dict[str, str], variables: dict[str, Any]) -> list[dict[str, Any]]:
     body = await gql(client, QUERY, variables, headers)
     assert "errors" not in body, body
-    return [{**b, "start": dt.datetime.fromisoformat(b["start"]).isoformat()} for b in body["data"]["eventStats"]["buckets"]]
+    return [
+        {**b, "start": dt.datetime.fromisoformat(b["start"]).isoformat()} for b in body["data"]["eventStats"]["buckets"]
+    ]
 
 
 async def expected(url: str, variables: dict[str, Any]) -> list[dict[str, Any]]:
@@ -64,8 +66,11 @@ async def expected(url: str, variables: dict[str, Any]) -> list[dict[str, Any]]:
     [
         {"filter": {"appName": "admin-console"}, "groupBy": [], "interval": "DAY"},
         {"filter": {"appName": "admin-console"}, "groupBy": ["APP_NAME"], "interval": "WEEK"},
-        {"filter": {"appName": "billing-admin", "from": "2026-03-07T13:00:00Z", "to": "2026-03-12T06:00:00Z"},
-         "groupBy": [], "interval": "DAY"},
+        {
+            "filter": {"appName": "billing-admin", "from": "2026-03-07T13:00:00Z", "to": "2026-03-12T06:00:00Z"},
+            "groupBy": [],
+            "interval": "DAY",
+        },
     ],
 )
 async def test_rollup_answers_equal_a_recount_and_are_stored(
@@ -73,7 +78,9 @@ async def test_rollup_answers_equal_a_recount_and_are_stored(
 ) -> None:
     first = await ask(rollup_client, admin_headers, variables)
     assert first == await expected(rollup_db, variables)
-    stored = await sql(rollup_db, "SELECT count(*) AS n FROM daily_app_users WHERE app_name = $1", variables["filter"]["appName"])
+    stored = await sql(
+        rollup_db, "SELECT count(*) AS n FROM daily_app_users WHERE app_name = $1", variables["filter"]["appName"]
+    )
     assert stored[0]["n"] >= 3  # the closed whole days went into the table
     assert await ask(rollup_client, admin_headers, variables) == first  # the second answer comes from it
 
@@ -85,7 +92,9 @@ async def test_stored_rows_are_served_and_rechecked_against_live_counts(
     await ask(rollup_client, admin_headers, variables)
     day = dt.date(2026, 3, 9)
     # a verified row is served as stored (proof the fast path is taken) ...
-    await sql(rollup_db, "UPDATE daily_app_users SET users = users + 1000 WHERE app_name = 'admin-console' AND day = $1", day)
+    await sql(
+        rollup_db, "UPDATE daily_app_users SET users = users + 1000 WHERE app_name = 'admin-console' AND day = $1", day
+    )
     served = {b["start"][:10]: b for b in await ask(rollup_client, admin_headers, variables)}
     assert served["2026-03-09"]["distinctUsers"] > 1000
     # ... until that day's events change: then it is recomputed from the events
@@ -96,7 +105,9 @@ async def test_stored_rows_are_served_and_rechecked_against_live_counts(
         dt.datetime(2026, 3, 9, tzinfo=dt.UTC),
     )
     assert await ask(rollup_client, admin_headers, variables) == await expected(rollup_db, variables)
-    (row,) = await sql(rollup_db, "SELECT users FROM daily_app_users WHERE app_name = 'admin-console' AND day = $1", day)
+    (row,) = await sql(
+        rollup_db, "SELECT users FROM daily_app_users WHERE app_name = 'admin-console' AND day = $1", day
+    )
     assert row["users"] < 1000
 
 
@@ -104,11 +115,19 @@ async def test_open_days_are_counted_live(
     rollup_client: httpx.AsyncClient, admin_headers: dict[str, str], rollup_db: str
 ) -> None:
     now = dt.datetime.now(dt.UTC)
-    variables = {"filter": {"appName": "admin-console", "from": (now - dt.timedelta(hours=6)).isoformat()}, "groupBy": [], "interval": "DAY"}
+    variables = {
+        "filter": {"appName": "admin-console", "from": (now - dt.timedelta(hours=6)).isoformat()},
+        "groupBy": [],
+        "interval": "DAY",
+    }
     before = sum(b["events"] for b in await ask(rollup_client, admin_headers, variables))
-    await insert_rows(rollup_db, [event_row(now - dt.timedelta(minutes=1), "admin-console", person=f"x{i}") for i in range(3)])
+    await insert_rows(
+        rollup_db, [event_row(now - dt.timedelta(minutes=1), "admin-console", person=f"x{i}") for i in range(3)]
+    )
     after = await ask(rollup_client, admin_headers, variables)
     assert sum(b["events"] for b in after) == before + 3
     assert after[-1]["distinctUsers"] >= 3
-    today = await sql(rollup_db, "SELECT count(*) AS n FROM daily_app_users WHERE day >= $1", now.date() - dt.timedelta(days=1))
+    today = await sql(
+        rollup_db, "SELECT count(*) AS n FROM daily_app_users WHERE day >= $1", now.date() - dt.timedelta(days=1)
+    )
     assert today[0]["n"] == 0

@@ -57,13 +57,18 @@ async def test_enabled_schedules_run_in_the_lifespan_and_stop_with_it(
 ) -> None:
     await seed(fresh_db)
     monkeypatch.setattr(schedule, "FIRST_RUN_DELAY_SECONDS", 0.1)  # instead of waiting 5 s after start
-    settings = make_settings(fresh_db, tmp_path, retention_interval_minutes=60, anonymise_interval_minutes=60, anonymise_grace_minutes=0)
+    settings = make_settings(
+        fresh_db, tmp_path, retention_interval_minutes=60, anonymise_interval_minutes=60, anonymise_grace_minutes=0
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         assert job_tasks() == {"retention", "anonymise"}
 
         async def expired_gone() -> bool:
-            return [r["route"] for r in await fetch(fresh_db, "SELECT route FROM events ORDER BY created_at")] == ["closed-day", "today"]
+            return [r["route"] for r in await fetch(fresh_db, "SELECT route FROM events ORDER BY created_at")] == [
+                "closed-day",
+                "today",
+            ]
 
         async def day_done() -> bool:
             return len(await fetch(fresh_db, "SELECT day FROM anonymised_days")) >= 1

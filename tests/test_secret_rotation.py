@@ -19,13 +19,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.config import ConfigError, generate_secret
 from app.cli.ops import write_secret_file
+from app.cli.serve import create_app
+from app.config import ConfigError, generate_secret
 from app.privacy.rotation import SecretWatcher
 from app.privacy.secret import SaltSecret, fingerprint
-from app.cli.serve import create_app
-from tests.conftest import TEST_JWT_SECRET, make_settings
 from bench.harness import clean_env, free_port
+from tests.conftest import TEST_JWT_SECRET, make_settings
 from tests.lifecycle_support import data_dir, signals
 
 WEAK = "only-twenty-one-bytes"
@@ -39,6 +39,7 @@ def secret_file(tmp_path: Path, secret: str, name: str = "salt") -> Path:
 
 # --- CLI: generate and check ---------------------------------------------------------------
 
+
 def test_generate_makes_distinct_strong_secrets_that_check_accepts(tmp_path: Path) -> None:
     first, second = signals("secret", "generate"), signals("secret", "generate")
     assert first.returncode == 0 and second.returncode == 0
@@ -46,8 +47,14 @@ def test_generate_makes_distinct_strong_secrets_that_check_accepts(tmp_path: Pat
     assert len(secret.encode()) >= 32 and secret != second.stdout.strip()
 
     path = secret_file(tmp_path, secret)
-    check = signals("secret", "check", SIGNALS_SALT_SECRET_FILE=str(path), SIGNALS_ENV="production",
-                    SIGNALS_JWT_SECRET=TEST_JWT_SECRET, DATABASE_URL="postgresql://u@db.internal/signals")
+    check = signals(
+        "secret",
+        "check",
+        SIGNALS_SALT_SECRET_FILE=str(path),
+        SIGNALS_ENV="production",
+        SIGNALS_JWT_SECRET=TEST_JWT_SECRET,
+        DATABASE_URL="postgresql://u@db.internal/signals",
+    )
     assert check.returncode == 0, check.stderr
     assert fingerprint(secret.encode()) in check.stdout
     assert secret not in check.stdout + check.stderr
@@ -78,8 +85,13 @@ def test_check_rejects_a_bad_secret_file_with_one_line(tmp_path: Path, content: 
 
 def test_production_start_refuses_a_weak_secret_file(tmp_path: Path) -> None:
     path = secret_file(tmp_path, WEAK)
-    result = signals("serve", SIGNALS_ENV="production", SIGNALS_SALT_SECRET_FILE=str(path), SIGNALS_JWT_SECRET=TEST_JWT_SECRET,
-                     DATABASE_URL="postgresql://u@127.0.0.1:1/signals")
+    result = signals(
+        "serve",
+        SIGNALS_ENV="production",
+        SIGNALS_SALT_SECRET_FILE=str(path),
+        SIGNALS_JWT_SECRET=TEST_JWT_SECRET,
+        DATABASE_URL="postgresql://u@127.0.0.1:1/signals",
+    )
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "SIGNALS_SALT_SECRET_FILE: too weak" in lines[0], result.stderr
@@ -88,10 +100,13 @@ def test_production_start_refuses_a_weak_secret_file(tmp_path: Path) -> None:
 
 # --- the holder: reload keeps the old secret when the new one is refused ----------------------
 
+
 def test_reload_refuses_weak_and_empty_secrets_in_production(tmp_path: Path) -> None:
     strong = generate_secret()
     path = secret_file(tmp_path, strong)
-    settings = make_settings("postgresql://u@db.internal/signals", tmp_path, env="production", salt_secret=None, salt_secret_file=path)
+    settings = make_settings(
+        "postgresql://u@db.internal/signals", tmp_path, env="production", salt_secret=None, salt_secret_file=path
+    )
     holder = SaltSecret(settings)
     for bad in (WEAK, ""):
         path.write_text(bad)
@@ -106,6 +121,7 @@ def test_reload_refuses_weak_and_empty_secrets_in_production(tmp_path: Path) -> 
 
 # --- in-process: the watcher in the app's lifespan ----------------------------------------------
 
+
 async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -116,11 +132,15 @@ async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> boo
 
 
 @contextlib.asynccontextmanager
-async def serving(database_url: str, tmp_path: Path, poll_seconds: float) -> AsyncIterator[tuple[Path, SaltSecret, str]]:
+async def serving(
+    database_url: str, tmp_path: Path, poll_seconds: float
+) -> AsyncIterator[tuple[Path, SaltSecret, str]]:
     """The app's lifespan running with a secret file: (file, the live holder, the first secret)."""
     old = generate_secret()
     path = secret_file(tmp_path, old)
-    settings = make_settings(database_url, tmp_path, salt_secret=None, salt_secret_file=path, salt_secret_poll_seconds=poll_seconds)
+    settings = make_settings(
+        database_url, tmp_path, salt_secret=None, salt_secret_file=path, salt_secret_poll_seconds=poll_seconds
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield path, app.runtime.services.salt_secret, old
@@ -168,6 +188,7 @@ async def test_a_half_written_file_is_not_taken(tmp_path: Path) -> None:
 
 # --- end to end: `signals serve` in production, rotating while requests flow --------------------
 
+
 class Served:
     """A `signals serve` subprocess whose stderr/stdout lines are collected as they come."""
 
@@ -177,7 +198,10 @@ class Served:
         self._queue: queue.Queue[str] = queue.Queue()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-            env=clean_env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=clean_env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -246,7 +270,10 @@ def test_rotation_while_serving_logs_fingerprints_never_secrets(migrated_db: str
         write_secret_file(path, second)
         rotated = server.wait_for_log("salt secret rotated", seconds=5, after=mark)
         assert time.monotonic() - rotated_at < 5
-        assert (rotated["old_fingerprint"], rotated["new_fingerprint"]) == (fingerprint(first.encode()), fingerprint(second.encode()))
+        assert (rotated["old_fingerprint"], rotated["new_fingerprint"]) == (
+            fingerprint(first.encode()),
+            fingerprint(second.encode()),
+        )
         assert rotated["trigger"] == "file-change"
 
         mark = len(server.lines)

@@ -63,7 +63,9 @@ def is_uuid(value: str) -> bool:
 
 
 async def test_each_click_on_the_demo_page_stores_exactly_one_row(live: LiveServer, tracker_db: str) -> None:
-    result = await run_script("demo.mjs", "click", live.url, token(roles=["member"], subject="demo-clicker"), shots=str(ARTIFACTS))
+    result = await run_script(
+        "demo.mjs", "click", live.url, token(roles=["member"], subject="demo-clicker"), shots=str(ARTIFACTS)
+    )
     assert result["errors"] == []
     assert result["clicks"] == 2 and result["queued"] is None  # nothing left unsent
     clicked = {e["clientEventId"]: e for e in result["events"]}
@@ -88,7 +90,9 @@ async def test_page_keeps_working_while_the_api_is_down_and_the_same_tab_deliver
     live: LiveServer, tracker_db: str
 ) -> None:
     dead_port = free_port()
-    result = await run_script("demo.mjs", "dead", live.url, token(roles=["member"], subject="demo-offline"), dead=str(dead_port))
+    result = await run_script(
+        "demo.mjs", "dead", live.url, token(roles=["member"], subject="demo-offline"), dead=str(dead_port)
+    )
     # While the endpoint refuses connections: the page's own handler ran, nothing was thrown,
     # the tracker retried in the background and kept the events for later.
     assert result["errorsWhileDown"] == [] and result["errors"] == []
@@ -129,7 +133,9 @@ async def test_rate_limited_events_are_retried_with_the_same_id_and_stored_once(
 ) -> None:
     server = await serve(make_settings(tracker_db, tmp_path_factory.mktemp("limited"), rate_limit="3/2second"), NEEDS)
     try:
-        result = await run_script("demo.mjs", "burst", server.url, token(roles=["member"], subject="demo-burst"), clicks="5")
+        result = await run_script(
+            "demo.mjs", "burst", server.url, token(roles=["member"], subject="demo-burst"), clicks="5"
+        )
     finally:
         await server.stop()
     assert result["errors"] == []

@@ -65,7 +65,12 @@ async def test_demo_page_is_served_and_may_reach_any_endpoint(client: httpx.Asyn
 
 
 async def test_files_outside_the_static_folders_are_not_served(client: httpx.AsyncClient) -> None:
-    escapes = ("/dashboard/../../app/config.py", "/dashboard/%2e%2e/web.py", "/demo/%2e%2e/%2e%2e/server.py", "/dashboard/missing.js")
+    escapes = (
+        "/dashboard/../../app/config.py",
+        "/dashboard/%2e%2e/web.py",
+        "/demo/%2e%2e/%2e%2e/server.py",
+        "/dashboard/missing.js",
+    )
     for path in escapes:
         response = await client.get(path)
         assert response.status_code == 404, path

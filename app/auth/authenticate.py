@@ -50,7 +50,9 @@ class Authenticator:
 
     @classmethod
     def from_settings(cls, settings: Settings, hs_secret: str | None) -> Authenticator:
-        subject_key = hashlib.sha256(b"signals-subject-key|" + (hs_secret or settings.jwt_jwks_url or "").encode()).digest()
+        subject_key = hashlib.sha256(
+            b"signals-subject-key|" + (hs_secret or settings.jwt_jwks_url or "").encode()
+        ).digest()
         return cls(settings, JwtVerifier(settings, hs_secret), subject_key)
 
     async def authenticate(

@@ -19,8 +19,8 @@ from typing import Any
 
 import jwt
 
-from app.config import Settings, dev_secret
 from app.auth.jwks import JwksCache, JwksUnavailable
+from app.config import Settings, dev_secret
 
 ADMIN_ROLE = "admin"
 

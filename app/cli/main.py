@@ -30,7 +30,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port or settings.port
     base = f"http://{host}:{port}"
     print(f"Signals ({settings.env}) listening on {base}", flush=True)
-    print(f"  GraphQL:  {base}/graphql" + ("   (GraphiQL in a browser)" if settings.graphiql_enabled else ""), flush=True)
+    print(
+        f"  GraphQL:  {base}/graphql" + ("   (GraphiQL in a browser)" if settings.graphiql_enabled else ""), flush=True
+    )
     print(f"  health:   {base}/healthz   ready: {base}/readyz   metrics: {base}/metrics", flush=True)
     print(f"  browser:  {base}/dashboard/   tracker: {base}/signals.js   demo: {base}/demo/", flush=True)
     if settings.jwt_secret is None and not settings.jwt_jwks_url and not settings.is_production:
@@ -114,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument(
-        "--limit-concurrency", type=int, default=None,
+        "--limit-concurrency",
+        type=int,
+        default=None,
         help="answer 503 past this many open connections + running requests (default SIGNALS_LIMIT_CONCURRENCY; 0 = no limit)",
     )
     serve.set_defaults(func=_serve)

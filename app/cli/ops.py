@@ -20,8 +20,8 @@ from typing import Any
 import asyncpg
 
 from app.config import ConfigError, Settings, check_secret_strength, generate_secret
-from app.storage.database import Database
 from app.privacy.secret import SaltSecret, fingerprint
+from app.storage.database import Database
 from jobs.anonymise import run_anonymise
 from jobs.locking import JobError
 from jobs.retention import run_retention
@@ -39,7 +39,10 @@ def _run_job(name: str, settings: Settings, as_json: bool, job: Callable[[str], 
     try:
         report = asyncio.run(job(database.start_server()))
     except (JobError, OSError, asyncpg.PostgresError) as exc:
-        print(f"{name}: {exc.__class__.__name__}: {exc}" if isinstance(exc, asyncpg.PostgresError) else f"{name}: {exc}", file=sys.stderr)
+        print(
+            f"{name}: {exc.__class__.__name__}: {exc}" if isinstance(exc, asyncpg.PostgresError) else f"{name}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     finally:
         database.stop_server()
@@ -50,7 +53,12 @@ def _run_job(name: str, settings: Settings, as_json: bool, job: Callable[[str], 
 def _retention(args: argparse.Namespace, settings: Settings) -> int:
     days = args.days or settings.retention_days
     batch = args.batch_size or settings.retention_batch_size
-    return _run_job("retention", settings, args.json, lambda url: run_retention(url, retention_days=days, batch_size=batch, dry_run=args.dry_run))
+    return _run_job(
+        "retention",
+        settings,
+        args.json,
+        lambda url: run_retention(url, retention_days=days, batch_size=batch, dry_run=args.dry_run),
+    )
 
 
 def _anonymise(args: argparse.Namespace, settings: Settings) -> int:
@@ -58,7 +66,9 @@ def _anonymise(args: argparse.Namespace, settings: Settings) -> int:
         "anonymise",
         settings,
         args.json,
-        lambda url: run_anonymise(url, grace_minutes=settings.anonymise_grace_minutes, dry_run=args.dry_run, scan_all=args.all),
+        lambda url: run_anonymise(
+            url, grace_minutes=settings.anonymise_grace_minutes, dry_run=args.dry_run, scan_all=args.all
+        ),
     )
 
 
@@ -101,17 +111,25 @@ def add_ops_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     retention = sub.add_parser("retention", help="delete events older than SIGNALS_RETENTION_DAYS, in small batches")
     retention.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
     retention.add_argument("--days", type=positive_int, help="override SIGNALS_RETENTION_DAYS for this run")
-    retention.add_argument("--batch-size", type=positive_int, help="rows per delete transaction (SIGNALS_RETENTION_BATCH_SIZE)")
+    retention.add_argument(
+        "--batch-size", type=positive_int, help="rows per delete transaction (SIGNALS_RETENTION_BATCH_SIZE)"
+    )
     retention.add_argument("--json", action="store_true", help="print the full report as JSON")
     retention.set_defaults(func=_retention)
 
     anonymise = sub.add_parser("anonymise", help="re-key the userHash of closed UTC days with a forgotten random key")
-    anonymise.add_argument("--dry-run", action="store_true", help="list the days that would be re-keyed; change nothing")
-    anonymise.add_argument("--all", action="store_true", help="check every day, not only the last week before the newest done day")
+    anonymise.add_argument(
+        "--dry-run", action="store_true", help="list the days that would be re-keyed; change nothing"
+    )
+    anonymise.add_argument(
+        "--all", action="store_true", help="check every day, not only the last week before the newest done day"
+    )
     anonymise.add_argument("--json", action="store_true", help="print the full report as JSON")
     anonymise.set_defaults(func=_anonymise)
 
     secret = sub.add_parser("secret", help="generate a salt secret, or check the configured one")
     secret.add_argument("action", choices=["generate", "check"])
-    secret.add_argument("--output", help="generate: write the secret to this file (atomically, mode 600) instead of printing it")
+    secret.add_argument(
+        "--output", help="generate: write the secret to this file (atomically, mode 600) instead of printing it"
+    )
     secret.set_defaults(func=_secret)

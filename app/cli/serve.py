@@ -77,5 +77,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> SignalsApp
             stack.push_async_callback(stop_schedules, start_schedules(settings, url))
             yield
 
-    graphql = SignalsGraphQL(build_schema(settings), runtime, graphql_ide="graphiql" if settings.graphiql_enabled else None)
+    graphql = SignalsGraphQL(
+        build_schema(settings), runtime, graphql_ide="graphiql" if settings.graphiql_enabled else None
+    )
     return build_app(settings, graphql, runtime, lifespan)

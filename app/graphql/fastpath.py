@@ -66,7 +66,9 @@ def _render_field(result: TrackResult, name: str) -> Any:
     return getattr(result, name)  # accepted, message, retryable
 
 
-RESULT_FIELDS = frozenset({"status", "accepted", "reason", "message", "retryable", "eventId", "clientEventId", "__typename"})
+RESULT_FIELDS = frozenset(
+    {"status", "accepted", "reason", "message", "retryable", "eventId", "clientEventId", "__typename"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +191,9 @@ class FastTrack:
             return False
         services = self.runtime.services
         authorization = request.headers.get("authorization")
-        auth = await services.authenticator.authenticate(authorization, payload["query"], variables)  # no extensions here
+        auth = await services.authenticator.authenticate(
+            authorization, payload["query"], variables
+        )  # no extensions here
         try:
             results = await services.ingest.track(request_facts(request, auth), inputs)
         except Refused:

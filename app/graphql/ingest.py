@@ -37,7 +37,8 @@ class TrackEventInput:
     entity_id: str | None = strawberry.UNSET
     session_id: str | None = strawberry.UNSET
     description: JSON | None = strawberry.field(
-        default=strawberry.UNSET, description="A JSON object, <= 2 KiB UTF-8 serialized, no PII-shaped keys at any depth."
+        default=strawberry.UNSET,
+        description="A JSON object, <= 2 KiB UTF-8 serialized, no PII-shaped keys at any depth.",
     )
     client_event_id: str | None = strawberry.field(
         default=strawberry.UNSET, description="Idempotency key (recommended); the server generates a UUID when absent."

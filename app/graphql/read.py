@@ -25,7 +25,6 @@ MAX_BUCKETS = 10_000
 NO_GROUPS: list[Any] = []
 
 
-
 # The read side's own enums are the GraphQL enums (member names are the GraphQL values).
 strawberry.enum(Dimension, name="StatsDimension")
 strawberry.enum(BucketUnit, name="StatsInterval")
@@ -135,7 +134,9 @@ class EventStats:
     @strawberry.field(description="ordered by start, then group")
     async def buckets(self, info: Info[Context, None]) -> list[StatsBucket]:
         wanted = requested_fields(info)
-        request = self.request(users=bool(wanted & {"distinctUsers", "summedDailyUsers"}), sessions="distinctSessions" in wanted)
+        request = self.request(
+            users=bool(wanted & {"distinctUsers", "summedDailyUsers"}), sessions="distinctSessions" in wanted
+        )
         settings, engine = info.context.services.settings, info.context.services.engine
         try:
             rows = await rollup.stats_buckets(
@@ -196,15 +197,19 @@ class ReadQuery:
             raise bad_input(str(exc)) from None
         async with info.context.services.engine.connect() as conn:
             rows, more = await queries.fetch_events_page(conn, spec, min(first, MAX_PAGE), cursor)
-        edges = [EventEdge(cursor=queries.Cursor(row.created_at, row.id).encode(), node=Event.from_row(row)) for row in rows]
-        return EventConnection(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None))
+        edges = [
+            EventEdge(cursor=queries.Cursor(row.created_at, row.id).encode(), node=Event.from_row(row)) for row in rows
+        ]
+        return EventConnection(
+            edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None)
+        )
 
     @strawberry.field(description="Event counts per UTC hour/day/week (admin only).")
     def event_stats(
         self,
         info: Info[Context, None],
         filter: EventFilter | None = None,  # noqa: A002 - the contract's name
-        group_by: list[Dimension] | None = NO_GROUPS,  # noqa: B006 - never mutated
+        group_by: list[Dimension] | None = NO_GROUPS,
         interval: BucketUnit | None = BucketUnit.DAY,
     ) -> EventStats:
         info.context.require_admin()

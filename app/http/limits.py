@@ -30,7 +30,9 @@ def error_body(message: str, code: str, **extensions: Any) -> bytes:
     return json.dumps({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}).encode()
 
 
-async def answer(send: Send, status: int, payload: bytes, *, close: bool = False, retry_after: int | None = None) -> None:
+async def answer(
+    send: Send, status: int, payload: bytes, *, close: bool = False, retry_after: int | None = None
+) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     if close:
         headers.append((b"connection", b"close"))
@@ -113,15 +115,18 @@ class RequestLimits:
                 raise
             log.info("request body too slow", timeout_seconds=self.body_timeout, received_bytes=received)
             message = (
-                f"request body not received within {self.body_timeout:g} s: send the whole body at once, "
-                "then retry"
+                f"request body not received within {self.body_timeout:g} s: send the whole body at once, then retry"
             )
-            await answer(send, 408, error_body(message, "REQUEST_TIMEOUT", timeoutSeconds=self.body_timeout), close=True)
+            await answer(
+                send, 408, error_body(message, "REQUEST_TIMEOUT", timeoutSeconds=self.body_timeout), close=True
+            )
         except RecursionError:
             if started:
                 raise
             log.info("request body nested too deeply", received_bytes=received)
-            message = "request body is nested too deeply to decode; send flatter JSON (variables nest at most a few levels)"
+            message = (
+                "request body is nested too deeply to decode; send flatter JSON (variables nest at most a few levels)"
+            )
             await answer(send, 400, error_body(message, "BAD_REQUEST"))
 
     async def _too_large(self, send: Send) -> None:

@@ -50,7 +50,9 @@ class WithHeaders:
 
 
 def static_site(folder: str, csp: str) -> ASGIApp:
-    return WithHeaders(StaticFiles(directory=STATIC_DIR / folder, html=True), {**BASE_HEADERS, "content-security-policy": csp})
+    return WithHeaders(
+        StaticFiles(directory=STATIC_DIR / folder, html=True), {**BASE_HEADERS, "content-security-policy": csp}
+    )
 
 
 async def tracker_script(_: object) -> Response:

@@ -30,6 +30,8 @@ log = get_logger("signals.hardening")
 
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
 def _raw_response(status: int, payload: bytes) -> bytes:
     return (
         b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -279,7 +279,11 @@ class Ingest:
     """The pipeline's long-lived parts. `now` is the clock (tests replace it)."""
 
     def __init__(
-        self, settings: Settings, salt_secret: SaltSecret, writer: GroupCommitWriter, now: Callable[[], dt.datetime] = utc_now
+        self,
+        settings: Settings,
+        salt_secret: SaltSecret,
+        writer: GroupCommitWriter,
+        now: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         self.settings = settings
         self.salt_secret = salt_secret

@@ -39,7 +39,9 @@ class RateLimiter:
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
         self.shared = bool(redis_url)
         self._outage = OutageLog(
-            log, "rate limit store unavailable; events let through until it is back", "rate limit store available again; limits apply"
+            log,
+            "rate limit store unavailable; events let through until it is back",
+            "rate limit store available again; limits apply",
         )
 
     async def allow(self, key: str, count: int) -> int:

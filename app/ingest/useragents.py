@@ -52,7 +52,7 @@ class ClientAgent:
 class _ParsedUserAgent(UserAgent):
     """`user_agents.UserAgent` over an existing ua-parser result (skips its own parse)."""
 
-    def __init__(self, ua_string: str, result: ua_parser.DefaultedResult) -> None:  # noqa: D107 - no super(): it would re-parse
+    def __init__(self, ua_string: str, result: ua_parser.DefaultedResult) -> None:
         ua, os_, device = result.user_agent, result.os, result.device
         self.ua_string = ua_string
         self.os = parse_operating_system(os_.family, os_.major, os_.minor, os_.patch, os_.patch_minor)

@@ -91,7 +91,9 @@ def _text_problem(field: str, value: str, max_chars: int) -> Problem | None:
     if "?" in value or "#" in value:  # query strings carry ids, tokens, search terms
         return Problem("INVALID_INPUT", f"{field} must be a path without query string or fragment (e.g. /orders/:id)")
     if EMAIL_SHAPED.search(value):
-        return Problem("INVALID_INPUT", f"{field} looks like it contains an email address; personal data is not accepted")
+        return Problem(
+            "INVALID_INPUT", f"{field} looks like it contains an email address; personal data is not accepted"
+        )
     return None
 
 
@@ -111,7 +113,9 @@ class EventValidator:
                 return Problem(reason, f"{kind} is not one of the configured values ({', '.join(sorted(allowed))})")
             return None
         if not NAME.fullmatch(value):
-            return Problem("INVALID_INPUT", f"{kind} must be 1-64 letters, digits or ._:- starting with a letter or digit")
+            return Problem(
+                "INVALID_INPUT", f"{kind} must be 1-64 letters, digits or ._:- starting with a letter or digit"
+            )
         return None
 
     def app(self, app_name: str) -> Problem | None:
@@ -130,7 +134,9 @@ class EventValidator:
             return problem
         pattern = self.entity_id_patterns.get(entity_type, DEFAULT_ENTITY_ID)
         if not pattern.fullmatch(entity_id):
-            return Problem("INVALID_ENTITY", f"entityId does not have the format configured for entity type {entity_type}")
+            return Problem(
+                "INVALID_ENTITY", f"entityId does not have the format configured for entity type {entity_type}"
+            )
         return None
 
     @staticmethod
@@ -186,5 +192,7 @@ def _content_problem(description: dict[str, Any]) -> Problem | None:
         elif isinstance(value, list):
             stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
         elif isinstance(value, str) and ("\x00" in value or EMAIL_SHAPED.search(value)):
-            return Problem("INVALID_INPUT", f"{path} holds an email address or a NUL character; personal data is not accepted")
+            return Problem(
+                "INVALID_INPUT", f"{path} holds an email address or a NUL character; personal data is not accepted"
+            )
     return None

@@ -90,7 +90,9 @@ class GroupCommitWriter:
         self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=settings.write_queue_max)
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
-        self._outage = OutageLog(log, "database writes failing; callers get UNAVAILABLE (retryable)", "database writes recovered")
+        self._outage = OutageLog(
+            log, "database writes failing; callers get UNAVAILABLE (retryable)", "database writes recovered"
+        )
 
     # --- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -128,7 +130,9 @@ class GroupCommitWriter:
                 except asyncio.QueueFull:
                     future.set_exception(WriteUnavailable("the write queue is full"))
             futures.append(future)
-        deadline = loop.call_later(self.timeout, _fail, futures, WriteUnavailable("the database did not confirm the write in time"))
+        deadline = loop.call_later(
+            self.timeout, _fail, futures, WriteUnavailable("the database did not confirm the write in time")
+        )
         try:
             for future in futures:
                 with contextlib.suppress(Exception):

@@ -18,7 +18,7 @@ SEPARATOR = "\x1f"
 
 
 def utc_day(moment: dt.datetime) -> str:
-    """"YYYY-MM-DD" of `moment` in UTC (a naive datetime is taken as UTC)."""
+    """ "YYYY-MM-DD" of `moment` in UTC (a naive datetime is taken as UTC)."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.UTC)
     return moment.date().isoformat()

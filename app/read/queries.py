@@ -239,7 +239,7 @@ class StatsRow:
 
 
 def _order(columns: list[str]) -> str:
-    return "".join(f", {column} COLLATE \"C\"" for column in columns)
+    return "".join(f', {column} COLLATE "C"' for column in columns)
 
 
 DAY_OF_EVENT = "date_trunc('day', created_at, 'UTC')"
@@ -265,7 +265,9 @@ def _aggregate(dims: list[str], where: str, *, users: bool, sessions: bool, day:
         )
     columns = "count(*) AS events"
     if users:
-        columns += ", count(DISTINCT user_hash) AS users" if day is None else f", count(DISTINCT ({day}, user_hash)) AS users"
+        columns += (
+            ", count(DISTINCT user_hash) AS users" if day is None else f", count(DISTINCT ({day}, user_hash)) AS users"
+        )
     if sessions:
         columns += ", count(DISTINCT session_id) AS sessions"
     return f"SELECT {''.join(f'{d}, ' for d in dims)}{columns} FROM events WHERE {where} GROUP BY {group} HAVING count(*) > 0"
@@ -329,7 +331,9 @@ async def fetch_stats_buckets_split(
     spec, unit = request.spec, request.unit
     where, params = spec.where()
     async with engine.connect() as conn:
-        first, last = (await conn.execute(text(f"SELECT min(created_at), max(created_at) FROM events WHERE {where}"), params)).one()
+        first, last = (
+            await conn.execute(text(f"SELECT min(created_at), max(created_at) FROM events WHERE {where}"), params)
+        ).one()
     if first is None:
         return []
     step = unit.step

@@ -53,7 +53,9 @@ def eligible(request: StatsRequest) -> bool:
     )
 
 
-def trusted_days(request: StatsRequest, now: dt.datetime, retention_days: int) -> tuple[dt.datetime, dt.datetime] | None:
+def trusted_days(
+    request: StatsRequest, now: dt.datetime, retention_days: int
+) -> tuple[dt.datetime, dt.datetime] | None:
     """[first, end) of the whole UTC days the rollup may answer for, or None."""
     spec = request.spec
     first = BucketUnit.DAY.start(now - dt.timedelta(days=retention_days)) + DAY  # the cutoff's own day stays live
@@ -67,7 +69,13 @@ def trusted_days(request: StatsRequest, now: dt.datetime, retention_days: int) -
 
 
 async def fetch_buckets(
-    engine: AsyncEngine, request: StatsRequest, max_rows: int, parallelism: int, *, now: dt.datetime, retention_days: int
+    engine: AsyncEngine,
+    request: StatsRequest,
+    max_rows: int,
+    parallelism: int,
+    *,
+    now: dt.datetime,
+    retention_days: int,
 ) -> list[StatsRow]:
     """The same rows `fetch_stats_buckets_split` returns for an eligible request."""
     daily = replace(request, unit=BucketUnit.DAY, group_by=())
@@ -77,13 +85,23 @@ async def fetch_buckets(
     else:
         first, end = days
         spec = request.spec
-        before = [] if spec.start is not None and spec.start >= first else await fetch_stats_buckets_split(
-            engine, replace(daily, spec=replace(spec, end=first)), max_rows, parallelism
+        before = (
+            []
+            if spec.start is not None and spec.start >= first
+            else await fetch_stats_buckets_split(
+                engine, replace(daily, spec=replace(spec, end=first)), max_rows, parallelism
+            )
         )
-        after = [] if spec.end is not None and spec.end <= end else await fetch_stats_buckets_split(
-            engine, replace(daily, spec=replace(spec, start=end)), max_rows, parallelism
+        after = (
+            []
+            if spec.end is not None and spec.end <= end
+            else await fetch_stats_buckets_split(
+                engine, replace(daily, spec=replace(spec, start=end)), max_rows, parallelism
+            )
         )
-        stored = await _stored_days(engine, replace(daily, spec=replace(spec, start=first, end=end)), max_rows, parallelism)
+        stored = await _stored_days(
+            engine, replace(daily, spec=replace(spec, start=first, end=end)), max_rows, parallelism
+        )
         rows = before + stored + after
     return _shape(request, rows)
 
@@ -96,7 +114,9 @@ async def _stored_days(engine: AsyncEngine, daily: StatsRequest, max_rows: int, 
     live = await fetch_stats_buckets_split(engine, replace(daily, users=False), max_rows, parallelism)
     async with engine.connect() as conn:
         result = await conn.execute(
-            text("SELECT day, events, users FROM daily_app_users WHERE app_name = :app AND day >= :first AND day < :end"),
+            text(
+                "SELECT day, events, users FROM daily_app_users WHERE app_name = :app AND day >= :first AND day < :end"
+            ),
             {"app": spec.app_name, "first": spec.start.date(), "end": spec.end.date()},
         )
         stored = {row.day: (row.events, row.users) for row in result}
@@ -122,7 +142,12 @@ async def _stored_days(engine: AsyncEngine, daily: StatsRequest, max_rows: int, 
                         "computed_at = now()"
                     ),
                     [
-                        {"app": spec.app_name, "day": row.bucket.date(), "events": row.events, "users": row.distinct_users}
+                        {
+                            "app": spec.app_name,
+                            "day": row.bucket.date(),
+                            "events": row.events,
+                            "users": row.distinct_users,
+                        }
                         for row in recomputed
                         if row.bucket is not None
                     ],

@@ -49,7 +49,9 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
             "timeout": settings.db_connect_timeout,
             # the server cancels a slow statement itself (a clear QueryCanceledError); this
             # bound, one second later, ends a query on a connection that stopped answering
-            "command_timeout": (settings.db_statement_timeout_ms / 1000 + 1) if settings.db_statement_timeout_ms else None,
+            "command_timeout": (settings.db_statement_timeout_ms / 1000 + 1)
+            if settings.db_statement_timeout_ms
+            else None,
             "server_settings": server_settings,
         },
     )
