@@ -1,24 +1,32 @@
-# The two commands of the README:
-#   make run   - set up .venv and serve on the embedded PostgreSQL (no server, no secrets)
-#   make test  - set up .venv (+ dev JS tools, Debian chromium) and run the whole test suite
+# The README's commands:
+#   make run    - set up .venv (runtime dependencies only) and serve on the embedded PostgreSQL
+#   make test   - set up .venv (+ test and dev tools, JS tools, Debian chromium) and run the whole suite
+#   make check  - the quality gate: ruff format --check, ruff check, mypy (strict on app/ and jobs/)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test setup node browser bench-ingest bench-retention clean
+.PHONY: run test check setup node browser bench-ingest bench-retention clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $@ $(RUN_STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(STAMP)
+setup: $(DEV_STAMP)
 
 node: node_modules/.package-lock.json
 
@@ -26,16 +34,21 @@ node: node_modules/.package-lock.json
 browser:
 	scripts/install-browser
 
-run: setup
+run: $(RUN_STAMP)
 	$(BIN)/signals serve
 
-test: setup node browser
+check: $(DEV_STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: $(DEV_STAMP) node browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench-ingest: setup   # needs `wrk` (apt-get install wrk); about 1.5 minutes
+bench-ingest: $(DEV_STAMP)   # needs `wrk` (apt-get install wrk); about 1.5 minutes
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
 
-bench-retention: setup
+bench-retention: $(DEV_STAMP)
 	$(BIN)/python bench/retention.py
 
 clean:

@@ -11,7 +11,7 @@ import ipaddress
 import re
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -315,10 +315,10 @@ def _env_name(field: str) -> str:
     return f"SIGNALS_{field.upper()}"
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build settings from env/.env (plus keyword overrides); raise `ConfigError` with one line."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         ctx_error = (first.get("ctx") or {}).get("error")

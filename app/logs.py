@@ -15,7 +15,7 @@ import structlog
 
 
 def configure_logging(level: str = "INFO") -> None:
-    shared = [
+    shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

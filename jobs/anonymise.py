@@ -101,7 +101,11 @@ class AnonymiseReport:
         verb = "would re-key" if self.dry_run else "re-keyed"
         late = sum(1 for d in self.days if d.reason == "late-rows")
         extra = f" ({late} again for late rows)" if late else ""
-        return f"anonymise{' (dry run)' if self.dry_run else ''}: {verb} {self.rows} events in {len(self.days)} closed days{extra}; days from {self.open_from} on are still open; {self.elapsed_seconds:.2f} s"
+        mode = " (dry run)" if self.dry_run else ""
+        return (
+            f"anonymise{mode}: {verb} {self.rows} events in {len(self.days)} closed days{extra}; "
+            f"days from {self.open_from} on are still open; {self.elapsed_seconds:.2f} s"
+        )
 
 
 async def run_anonymise(

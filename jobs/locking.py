@@ -3,7 +3,7 @@
 Each job takes a PostgreSQL session advisory lock with `pg_try_advisory_lock`, so when
 several replicas (or a cron job and a replica) start the same job at once, exactly one
 runs and the others report that they skipped. The keys differ from Prisma Migrate's
-72707369 (see app/migrations.py) and from each other.
+72707369 (see app/storage/migrations.py) and from each other.
 """
 
 from __future__ import annotations

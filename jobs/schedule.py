@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,8 +38,11 @@ async def run_every(name: str, interval_seconds: float, job: Callable[[], Awaita
 def start_schedules(settings: Settings, database_url: str) -> list[asyncio.Task[None]]:
     tasks = []
     if settings.retention_interval_minutes:
-        retention = lambda: run_retention(  # noqa: E731
-            database_url, retention_days=settings.retention_days, batch_size=settings.retention_batch_size
+        retention = functools.partial(
+            run_retention,
+            database_url,
+            retention_days=settings.retention_days,
+            batch_size=settings.retention_batch_size,
         )
         tasks.append(
             asyncio.create_task(
@@ -46,7 +50,7 @@ def start_schedules(settings: Settings, database_url: str) -> list[asyncio.Task[
             )
         )
     if settings.anonymise_interval_minutes:
-        anonymise = lambda: run_anonymise(database_url, grace_minutes=settings.anonymise_grace_minutes)  # noqa: E731
+        anonymise = functools.partial(run_anonymise, database_url, grace_minutes=settings.anonymise_grace_minutes)
         tasks.append(
             asyncio.create_task(
                 run_every("anonymise", settings.anonymise_interval_minutes * 60, anonymise), name="anonymise"

@@ -88,4 +88,5 @@ def forwarded_claims(
         return None
     if not signature_is_valid(secret, query, variables, extensions.get(SIGNATURE_EXTENSION)):
         return None
-    return forwarded["payload"]
+    payload: dict[str, Any] = forwarded["payload"]
+    return payload

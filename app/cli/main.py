@@ -63,8 +63,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         log_config=None,
         timeout_graceful_shutdown=10,
         # slow and greedy clients (app/http/uvicorn_compat.py, SIGNALS_HEADER_TIMEOUT, _BODY_TIMEOUT, ...)
-        http=guarded_http_protocol(settings),  # type: ignore[arg-type]
+        http=guarded_http_protocol(settings),
         ws="none",  # no WebSocket routes: upgrade requests are plain HTTP requests
+        # uvicorn annotates int but compares and sleeps with it: sub-second keep-alives work
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
         h11_max_incomplete_event_size=settings.max_header_bytes,  # (h11 only; the guard above counts for httptools)
         limit_concurrency=limit_concurrency or None,
@@ -119,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit-concurrency",
         type=int,
         default=None,
-        help="answer 503 past this many open connections + running requests (default SIGNALS_LIMIT_CONCURRENCY; 0 = no limit)",
+        help=(
+            "answer 503 past this many open connections + running requests "
+            "(default SIGNALS_LIMIT_CONCURRENCY; 0 = no limit)"
+        ),
     )
     serve.set_defaults(func=_serve)
 

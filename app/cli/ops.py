@@ -1,6 +1,6 @@
 """Operator commands of `signals`: retention, anonymise, secret generate|check.
 
-`add_ops_commands()` registers them on the CLI's subparsers (see app/cli.py). Job
+`add_ops_commands()` registers them on the CLI's subparsers (see app/cli/main.py). Job
 commands print one summary line (or the full report with `--json`) and exit 0 when the
 job ran or was skipped because another replica holds its lock; 1 when it could not run.
 """
@@ -13,9 +13,9 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -34,7 +34,15 @@ def positive_int(value: str) -> int:
     return number
 
 
-def _run_job(name: str, settings: Settings, as_json: bool, job: Callable[[str], Awaitable[Any]]) -> int:
+class Report(Protocol):
+    """What a job returns: a one-line summary and the full report."""
+
+    def summary(self) -> str: ...
+
+    def as_dict(self) -> dict[str, object]: ...
+
+
+def _run_job(name: str, settings: Settings, as_json: bool, job: Callable[[str], Coroutine[Any, Any, Report]]) -> int:
     database = Database(settings)
     try:
         report = asyncio.run(job(database.start_server()))
@@ -107,7 +115,7 @@ def _secret(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_ops_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     retention = sub.add_parser("retention", help="delete events older than SIGNALS_RETENTION_DAYS, in small batches")
     retention.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
     retention.add_argument("--days", type=positive_int, help="override SIGNALS_RETENTION_DAYS for this run")

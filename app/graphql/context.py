@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
 from app.auth.authenticate import ANONYMOUS, Authenticator, AuthOutcome
@@ -54,7 +55,7 @@ class Runtime:
         self._services = None
 
 
-def request_facts(request: Request, auth: AuthOutcome) -> RequestFacts:
+def request_facts(request: HTTPConnection, auth: AuthOutcome) -> RequestFacts:
     """The HTTP request as the ingest pipeline sees it: plain values, nothing of Starlette."""
     return RequestFacts.build(auth, request.headers, request.client.host if request.client else None)
 
@@ -65,8 +66,8 @@ class Context:
     extension calls it with the operation's own query, variables and extensions); after
     that `principal`, `require_user()`, `require_admin()` and `facts` answer from its result."""
 
-    request: Request
-    response: Response | None
+    request: HTTPConnection
+    response: Response | WebSocket | None
     services: Services
     auth: AuthOutcome = ANONYMOUS
 
@@ -104,7 +105,7 @@ class Context:
 class Authenticate(SchemaExtension):
     """Authenticates each operation before it is validated or executed."""
 
-    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_operation(self) -> AsyncIterator[None]:
         ec = self.execution_context
         if isinstance(ec.context, Context):
             await ec.context.authenticate(ec.query, ec.variables, ec.operation_extensions)

@@ -33,7 +33,7 @@ class Event(EventRow, _Keyed):
         return cls(id=strawberry.ID(str(row.id)), **{name: getattr(row, name) for name in COLUMNS})
 
     @classmethod
-    async def resolve_reference(cls, info: Info[Context, None], id: strawberry.ID) -> Event | None:
+    async def resolve_reference(cls, info: Info[Context, None], id: strawberry.ID) -> Event | None:  # noqa: A002 - the key field's name
         info.context.require_admin()
         return await load_event(info.context, str(id))
 

@@ -146,7 +146,7 @@ class EventStats:
             raise bad_input(str(exc)) from None
         return [
             StatsBucket(
-                start=row.bucket,  # type: ignore[arg-type]
+                start=row.bucket,
                 group=groups(self.group_by, row.group),
                 events=row.events,
                 distinct_users=row.distinct_users,
@@ -154,6 +154,7 @@ class EventStats:
                 distinct_sessions=row.distinct_sessions or 0,
             )
             for row in rows
+            if row.bucket is not None  # bucket rows always have one
         ]
 
     @strawberry.field(description="one per group over the whole window, ordered by events desc")

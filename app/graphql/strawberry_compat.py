@@ -23,6 +23,7 @@ import strawberry
 from graphql import GraphQLSchema, GraphQLSyntaxError
 from strawberry.extensions import ParserCache
 from strawberry.federation.schema import FederationAny
+from strawberry.schema.base import BaseSchema
 from strawberry.utils.inspect import get_func_args
 
 from app.graphql.errors import label_errors
@@ -41,8 +42,9 @@ def set_input_builder(input_type: type, build: Callable[[Mapping[str, Any]], obj
     input_type.__strawberry_definition__.from_input = from_input  # type: ignore[attr-defined]
 
 
-def graphql_core_schema(schema: strawberry.Schema) -> GraphQLSchema:
+def graphql_core_schema(schema: BaseSchema) -> GraphQLSchema:
     """The graphql-core schema behind a Strawberry schema (the fast path validates with it)."""
+    assert isinstance(schema, strawberry.Schema)
     core = schema._schema
     assert isinstance(core, GraphQLSchema)
     return core
@@ -64,7 +66,7 @@ class CodedParserCache(ParserCache):
 
     def on_parse(self) -> Iterator[None]:
         try:
-            yield from super().on_parse()  # type: ignore[misc]
+            yield from super().on_parse()
         except GraphQLSyntaxError as error:
             label_errors([error], "GRAPHQL_PARSE_FAILED")
             raise

@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from app.graphql.context import Context, Runtime
@@ -17,5 +18,5 @@ class SignalsGraphQL(GraphQL[Context, None]):
         super().__init__(schema, **options)
         self.runtime = runtime
 
-    async def get_context(self, request: Request, response: Response | None = None) -> Context:  # type: ignore[override]
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         return Context(request=request, response=response, services=self.runtime.services)

@@ -71,6 +71,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._drain_timer: asyncio.TimerHandle | None = None
 
     # --- connection ---------------------------------------------------------------------
+    # as uvicorn's own override: asyncio's BaseProtocol takes a BaseTransport, uvicorn's protocols a Transport
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)

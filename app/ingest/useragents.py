@@ -49,15 +49,16 @@ class ClientAgent:
         return normalised_user_agent(self.browser_family, self.browser_major, self.os_family)
 
 
-class _ParsedUserAgent(UserAgent):
-    """`user_agents.UserAgent` over an existing ua-parser result (skips its own parse)."""
-
-    def __init__(self, ua_string: str, result: ua_parser.DefaultedResult) -> None:
-        ua, os_, device = result.user_agent, result.os, result.device
-        self.ua_string = ua_string
-        self.os = parse_operating_system(os_.family, os_.major, os_.minor, os_.patch, os_.patch_minor)
-        self.browser = parse_browser(ua.family, ua.major, ua.minor, ua.patch, ua.patch_minor)
-        self.device = parse_device(device.family, device.brand, device.model)
+def _user_agent(ua_string: str, result: ua_parser.DefaultedResult) -> UserAgent:
+    """`user_agents.UserAgent` over an existing ua-parser result: its constructor would parse
+    again on ua-parser's slow legacy path, so its attributes are set from `result` instead."""
+    agent = UserAgent.__new__(UserAgent)
+    ua, os_, device = result.user_agent, result.os, result.device
+    agent.ua_string = ua_string
+    agent.os = parse_operating_system(os_.family, os_.major, os_.minor, os_.patch, os_.patch_minor)
+    agent.browser = parse_browser(ua.family, ua.major, ua.minor, ua.patch, ua.patch_minor)
+    agent.device = parse_device(device.family, device.brand, device.model)
+    return agent
 
 
 def device_type(parsed: UserAgent) -> str:
@@ -84,7 +85,8 @@ def crawler_matcher() -> Callable[[str], bool]:
         rust = ua_parser_rs.DeviceExtractor([(p, "i", "crawler", None, None) for p in rust_patterns])
         python = re.compile("|".join(python_patterns) or "(?!)", re.IGNORECASE)
     except (ImportError, ValueError):  # no accelerator, or a pattern it cannot compile
-        return CrawlerDetect().is_crawler
+        detector = CrawlerDetect()
+        return lambda ua_string: bool(detector.is_crawler(ua_string))
     exclusions = get_compiled_exclusions_regex()
 
     def is_crawler(ua_string: str) -> bool:
@@ -114,7 +116,7 @@ class UserAgentInspector:
             browser_family=result.user_agent.family[:FAMILY_MAX_CHARS],
             browser_major=(result.user_agent.major or "")[:16],
             os_family=result.os.family[:FAMILY_MAX_CHARS],
-            device_type=device_type(_ParsedUserAgent(ua_string, result)),
+            device_type=device_type(_user_agent(ua_string, result)),
             spider=result.device.family == "Spider",
         )
 

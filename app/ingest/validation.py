@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import NAME, Settings, parse_entity_id_patterns
+from app.storage.events import is_utf8
 
 DESCRIPTION_MAX_BYTES = 2048
 DESCRIPTION_MAX_DEPTH = 16
@@ -72,15 +73,6 @@ def _pii_key(key: str) -> bool:
         return True
     words = [*_WORD_SPLIT.split(key), *re.split(r"[^a-z0-9]+", key.lower())]  # the latter: `client_iP`
     return any(word.lower() in PII_KEY_WORDS for word in words if word)
-
-
-def is_utf8(value: str) -> bool:
-    """False for text UTF-8 (and PostgreSQL) cannot hold: lone surrogates."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates, e.g. "\\ud800" in the request's JSON
-        return False
-    return True
 
 
 def _text_problem(field: str, value: str, max_chars: int) -> Problem | None:

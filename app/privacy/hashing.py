@@ -1,4 +1,4 @@
-"""The privacy hash (DESIGN.md, "Privacy hashing"): who is who within one UTC day, never across.
+"""The privacy hash: who is who within one UTC day, never across.
 
     salt(day) = HMAC_SHA256(secret, "YYYY-MM-DD")           day in UTC, never persisted
     userHash  = hex(HMAC_SHA256(salt(day), host + "\\x1f" + ip + "\\x1f" + normalisedUA))

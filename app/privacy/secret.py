@@ -1,6 +1,6 @@
 """The salt secret: where it comes from, and a safe fingerprint of it.
 
-`salt(day) = HMAC_SHA256(secret, "YYYY-MM-DD")` (see app/hashing.py). The secret comes
+`salt(day) = HMAC_SHA256(secret, "YYYY-MM-DD")` (see app/privacy/hashing.py). The secret comes
 from `SIGNALS_SALT_SECRET`, from the file named by `SIGNALS_SALT_SECRET_FILE`, or (in
 development only, when neither is set) from a file generated under the data dir.
 The secret itself is never logged; `fingerprint()` is a short, non-reversible tag.

@@ -30,8 +30,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.ingest.validation import is_utf8
-from app.storage.events import SELECT_COLUMNS
+from app.storage.events import SELECT_COLUMNS, is_utf8
 
 
 class Dimension(enum.Enum):
@@ -270,7 +269,8 @@ def _aggregate(dims: list[str], where: str, *, users: bool, sessions: bool, day:
         )
     if sessions:
         columns += ", count(DISTINCT session_id) AS sessions"
-    return f"SELECT {''.join(f'{d}, ' for d in dims)}{columns} FROM events WHERE {where} GROUP BY {group} HAVING count(*) > 0"
+    select = "".join(f"{d}, " for d in dims) + columns
+    return f"SELECT {select} FROM events WHERE {where} GROUP BY {group} HAVING count(*) > 0"
 
 
 def stats_buckets_query(request: StatsRequest, max_rows: int) -> tuple[str, dict[str, Any]]:
@@ -288,7 +288,8 @@ def stats_buckets_query(request: StatsRequest, max_rows: int) -> tuple[str, dict
     sql = (
         f"WITH bounds AS (SELECT date_trunc('{unit.value}', min(created_at), 'UTC') AT TIME ZONE 'UTC' AS lo, "
         f"max(created_at) AT TIME ZONE 'UTC' AS hi FROM events WHERE {where}), "
-        f"slots AS (SELECT g.t AT TIME ZONE 'UTC' AS lower, (g.t + interval '{unit.sql_step}') AT TIME ZONE 'UTC' AS upper "
+        f"slots AS (SELECT g.t AT TIME ZONE 'UTC' AS lower, "
+        f"(g.t + interval '{unit.sql_step}') AT TIME ZONE 'UTC' AS upper "
         f"FROM bounds, generate_series(bounds.lo, bounds.hi, interval '{unit.sql_step}') AS g(t)) "
         f"SELECT slots.lower AS bucket, counted.* FROM slots CROSS JOIN LATERAL ({aggregate}) AS counted "
         f"ORDER BY 1{_order(dims)} LIMIT :limit"

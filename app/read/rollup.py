@@ -137,7 +137,8 @@ async def _stored_days(engine: AsyncEngine, daily: StatsRequest, max_rows: int, 
             async with engine.begin() as conn:
                 await conn.execute(
                     text(
-                        "INSERT INTO daily_app_users (app_name, day, events, users) VALUES (:app, :day, :events, :users) "
+                        "INSERT INTO daily_app_users (app_name, day, events, users) "
+                        "VALUES (:app, :day, :events, :users) "
                         "ON CONFLICT (app_name, day) DO UPDATE SET events = EXCLUDED.events, users = EXCLUDED.users, "
                         "computed_at = now()"
                     ),

@@ -2,8 +2,8 @@
 and which errors mean "the database could not answer".
 
 With no `DATABASE_URL`, the embedded PostgreSQL (app/storage/embedded.py) runs from
-`<data_dir>/postgres` and is stopped on exit. With `DATABASE_URL`, that server is used. Runtime access is SQLAlchemy 2 Core (async)
-over asyncpg with parametrised SQL only.
+`<data_dir>/postgres` and is stopped on exit. With `DATABASE_URL`, that server is used.
+Runtime access is SQLAlchemy 2 Core (async) over asyncpg with parametrised SQL only.
 """
 
 from __future__ import annotations

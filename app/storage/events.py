@@ -33,3 +33,12 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EventRow))
 
 SELECT_COLUMNS = ", ".join(("id", *COLUMNS))
 """What the read side selects for one event: `id` and every written column."""
+
+
+def is_utf8(value: str) -> bool:
+    """False for text that UTF-8, and so a PostgreSQL text column, cannot hold: lone surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. "\\ud800" in the request's JSON
+        return False
+    return True

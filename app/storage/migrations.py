@@ -104,12 +104,12 @@ async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) 
 
     result = MigrateResult(applied=[], already_applied=[])
     for migration in migrations:
-        row = recorded.get(migration.name)
-        if row is not None:
-            if row["checksum"] != migration.checksum:
+        applied = recorded.get(migration.name)
+        if applied is not None:
+            if applied["checksum"] != migration.checksum:
                 raise MigrationError(
                     f"migration {migration.name} was modified after it was applied "
-                    f"(checksum {row['checksum'][:12]}… in the database, {migration.checksum[:12]}… on disk); "
+                    f"(checksum {applied['checksum'][:12]}… in the database, {migration.checksum[:12]}… on disk); "
                     "restore the file and add a new migration instead"
                 )
             result.already_applied.append(migration.name)
