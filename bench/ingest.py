@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 from app.auth.tokens import issue_token  # noqa: E402
 from app.storage.database import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
 from app.storage.migrations import migrate  # noqa: E402
-from bench.harness import clean_env, create_database, free_port  # noqa: E402
+from testkit.database import create_database  # noqa: E402
+from testkit.processes import clean_env, free_port  # noqa: E402
 
 JWT_SECRET = "bench-jwt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
 SALT_SECRET = "bench-salt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
@@ -133,8 +134,10 @@ def scenario_lua(run: str, path: str, auth: str, body_kind: str, unique_ua_per_r
             '"@EVENTS@"'
         )
         body = (
-            f"(function() local parts = {{}} for k = 0, 99 do parts[#parts + 1] = {lua_string(event_head)} .. id .. "
-            f'"-" .. k .. {lua_string(event_tail)} end return {lua_string(payload_head)} .. table.concat(parts, ",") .. '
+            f"(function() local parts = {{}} "
+            f"for k = 0, 99 do parts[#parts + 1] = {lua_string(event_head)} .. id .. "
+            f'"-" .. k .. {lua_string(event_tail)} end '
+            f'return {lua_string(payload_head)} .. table.concat(parts, ",") .. '
             f"{lua_string(payload_tail)} end)()"
         )
     return LUA % {"run": run, "auth": auth, "ua": ua, "path": path, "body": body}
@@ -160,8 +163,8 @@ def run_wrk(url: str, lua: str, connections: int, duration: float) -> tuple[floa
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua)
     try:
-        cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration:g}s", "--latency", "--timeout", "10s",
-               "-s", script.name, url]  # fmt: skip
+        cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration:g}s", "--latency",
+               "--timeout", "10s", "-s", script.name, url]  # fmt: skip
         output = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=duration + 30).stdout
     finally:
         os.unlink(script.name)
@@ -237,7 +240,8 @@ def main() -> int:
         procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.bare:app", "--port", str(bare_port),
                                        "--workers", "1", "--no-access-log", "--log-level", "warning"],
                                       cwd=ROOT, env=dict(env, BENCH_DATABASE_URL=dsn), text=True))  # fmt: skip
-        procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.noop_graphql:app", "--port", str(noop_port),
+        procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.noop_graphql:app",
+                                       "--port", str(noop_port),
                                        "--workers", "1", "--no-access-log", "--log-level", "warning"],
                                       cwd=ROOT, env=env, text=True))  # fmt: skip
         app_base, bare_base = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
@@ -299,7 +303,8 @@ def main() -> int:
         print(f"trackEvent / bare throughput: {throughput:.2f}x   (target >= 0.6x, goal 1.0x)  "
               f"{'OK' if throughput >= 0.6 else 'MISSED'}")  # fmt: skip
         print(
-            f"GraphQL noop / bare throughput: {noop.requests_per_s / bare.requests_per_s:.2f}x   (the framework's ceiling, for reference)"
+            f"GraphQL noop / bare throughput: {noop.requests_per_s / bare.requests_per_s:.2f}x   "
+            "(the framework's ceiling, for reference)"
         )
         print(f"trackEvent / bare p99:        {p99:.2f}x   (target <= 2x)  {'OK' if p99 <= 2 else 'MISSED'}")
         print(f"batch events/s:               {batch.events_per_s:.0f}   (target >= 10000)  "

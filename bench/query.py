@@ -40,7 +40,7 @@ from app.config import load_settings
 from app.read import queries, rollup
 from app.storage.database import EmbeddedPostgres, asyncpg_dsn, create_engine
 from app.storage.migrations import migrate
-from bench.harness import create_database, drop_database
+from testkit.database import create_database, drop_database
 
 APPS = {"admin-console": 55, "billing-admin": 25, "support-desk": 15, "ops-tools": 5}
 EVENT_TYPES = {"view": 50, "click": 30, "search": 10, "export": 5, "login": 5}
@@ -303,7 +303,8 @@ async def main() -> int:
         try:
             conn = await asyncpg.connect(asyncpg_dsn(url))
             print(
-                f"PostgreSQL: {await conn.fetchval('SHOW server_version')} ({'DATABASE_URL' if external else 'embedded'}), "
+                f"PostgreSQL: {await conn.fetchval('SHOW server_version')} "
+                f"({'DATABASE_URL' if external else 'embedded'}), "
                 f"{os.cpu_count()} CPUs"
             )
             await conn.close()

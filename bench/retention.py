@@ -29,11 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.storage.database import EmbeddedPostgres, asyncpg_dsn
 from app.storage.migrations import migrate
-from bench.harness import create_database, drop_database
 from jobs.retention import run_retention
+from testkit.database import create_database, drop_database
 
 FILL = """
-INSERT INTO events (created_at, app_name, event_type, user_hash, device_type, browser_family, os_family, client_event_id)
+INSERT INTO events (created_at, app_name, event_type, user_hash, device_type, browser_family, os_family,
+                    client_event_id)
 SELECT now() - make_interval(days => $2) + (g::float8 * $3 / $1) * interval '1 second',
        'admin-console', 'click', md5(g::text) || md5((g + 1)::text), 'desktop', 'Firefox', 'Linux',
        $4 || g
@@ -121,10 +122,12 @@ async def bench(server_url: str, rows: int, batch_size: int, writers: int, basel
             print(f"  {label:22} {w.rate:9.0f} {w.pct(0.5):8.2f} {w.pct(0.99):8.2f} {w.pct(1.0):8.2f} {w.failures:7d}")
         print(
             f"  ratio during/baseline: throughput x{during.rate / baseline.rate:.2f}, "
-            f"p99 latency x{during.pct(0.99) / baseline.pct(0.99):.2f}, max latency x{during.pct(1.0) / baseline.pct(1.0):.2f}"
+            f"p99 latency x{during.pct(0.99) / baseline.pct(0.99):.2f}, "
+            f"max latency x{during.pct(1.0) / baseline.pct(1.0):.2f}"
         )
         print(
-            f"  median write latency during retention: {statistics.median(during.latencies) * 1000:.2f} ms; failed writes: {during.failures}"
+            f"  median write latency during retention: {statistics.median(during.latencies) * 1000:.2f} ms; "
+            f"failed writes: {during.failures}"
         )
     finally:
         await drop_database(server_url, url)

@@ -6,7 +6,7 @@
 
 One run: an embedded PostgreSQL (or --database-url) with a fresh migrated database; the
 service (`python -m app.cli serve`, one uvicorn worker on 127.0.0.1) reaches it through
-bench/faultproxy.py. `--clients` tasks send `trackEvent` with unique clientEventIds at a
+testkit/faultproxy.py. `--clients` tasks send `trackEvent` with unique clientEventIds at a
 paced total `--rate` and, as signals.js does, retry a refused event with the same id
 (backoff 50 ms doubling to 1 s) until it is acknowledged (ACCEPTED or DUPLICATE). In the
 middle the proxy cuts the database off (`cut`: connections dropped, new ones refused) or
@@ -36,17 +36,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.auth.tokens import issue_token  # noqa: E402
-from app.storage.database import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
+from app.storage.database import EmbeddedPostgres  # noqa: E402
 from app.storage.migrations import migrate  # noqa: E402
-from bench.faultproxy import FaultProxy  # noqa: E402
-from bench.harness import PeakRss, clean_env, create_database, drop_database, free_port  # noqa: E402
+from testkit.database import count_rows, create_database, drop_database  # noqa: E402
+from testkit.faultproxy import FaultProxy  # noqa: E402
+from testkit.processes import PeakRss, clean_env, free_port  # noqa: E402
 
 JWT_SECRET = "soak-jwt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
 SALT_SECRET = "soak-salt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
@@ -265,17 +265,6 @@ async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: 
     return Outcome(prefix, acked, inserted)
 
 
-async def count_rows(database_url: str, prefix: str) -> dict[str, int]:
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        rows = await conn.fetch(
-            "SELECT client_event_id, count(*) AS n FROM events WHERE client_event_id LIKE $1 GROUP BY 1", prefix + "%"
-        )
-    finally:
-        await conn.close()
-    return {row["client_event_id"]: int(row["n"]) for row in rows}
-
-
 async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> Result:
     label = f"{args.fault} {args.outage:g}s" if args.outage > 0 else "no fault"
     result = Result(scenario=label, duration_s=args.duration, outage_s=args.outage)
@@ -396,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for variant in variants:
             print(f"running: {variant.duration:g}s at {variant.rate:g} events/s, {variant.clients} clients, "
-                  f"outage {variant.outage:g}s ({variant.fault if variant.outage else 'none'})", flush=True)  # fmt: skip
+                  f"outage {variant.outage:g}s ({variant.fault if variant.outage else 'none'})",
+                  flush=True)  # fmt: skip
             results.append(asyncio.run(run(variant, url, workdir)))
         return results
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from app.config import ConfigError, load_settings
-from bench.harness import clean_env
+from testkit.processes import clean_env
 
 STRONG = "Zq8s7DkE2vX9pL1mN4bR6tY3wU5iO0aQcFgHjK"
 

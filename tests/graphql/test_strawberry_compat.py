@@ -35,14 +35,14 @@ class Probe:
     count: int | None = strawberry.UNSET
 
 
-SEEN: list[object] = []
+seen_inputs: list[object] = []
 
 
 @strawberry.type
 class EchoQuery:
     @strawberry.field
     def echo(self, probe: Probe) -> str:
-        SEEN.append(probe)
+        seen_inputs.append(probe)
         return "ok"
 
     @strawberry.field
@@ -55,10 +55,10 @@ def test_set_input_builder_hands_the_resolver_what_the_builder_made() -> None:
         return Built(dict(value))
 
     set_input_builder(Probe, build)
-    SEEN.clear()
+    seen_inputs.clear()
     result = strawberry.Schema(query=EchoQuery).execute_sync('{ echo(probe: {firstName: "x"}) }')
     assert result.errors is None
-    assert SEEN == [Built({"firstName": "x"})]  # keyed by GraphQL names; omitted UNSET fields absent
+    assert seen_inputs == [Built({"firstName": "x"})]  # keyed by GraphQL names; omitted UNSET fields absent
 
 
 def test_graphql_core_schema_is_the_executable_schema() -> None:

@@ -1,0 +1,92 @@
+"""The service running beside a test over real HTTP: `LiveServer` (the app under uvicorn in
+a thread of the test process) and `Served` (a `signals serve` subprocess whose output lines
+are collected as they come)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import uvicorn
+
+from app.cli.serve import create_app
+from app.config import Settings
+from testkit.processes import clean_env
+
+
+class LiveServer:
+    """The app served over real HTTP on 127.0.0.1:<free port> until `stop()`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(settings),
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,
+            server_header=False,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    async def start(self, timeout: float = 30.0) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the service did not start on {self.url}")
+            await asyncio.sleep(0.02)
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving: afterwards the port refuses connections."""
+        self.server.should_exit = True
+        await asyncio.to_thread(self.thread.join, 15)
+        self.sock.close()
+
+
+class Served:
+    """A `signals serve` subprocess whose stderr/stdout lines are collected as they come."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            env=clean_env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for_log(self, event: str, seconds: float = 10.0, after: int = 0, **fields: str) -> dict:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for line in self.lines[after:]:
+                record = json.loads(line) if line.startswith("{") else {}
+                if record.get("event") == event and all(record.get(k) == v for k, v in fields.items()):
+                    return record
+            time.sleep(0.05)
+        raise AssertionError(f"no {event!r} log line within {seconds} s:\n" + "\n".join(self.lines))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
