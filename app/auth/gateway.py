@@ -27,6 +27,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
 import rfc8785
@@ -37,11 +38,17 @@ _SAFE_INTEGER = 2**53 - 1
 
 
 def _as_javascript(value: Any) -> Any:
-    """Integers past 2**53 as the doubles JavaScript held when it printed them."""
+    """Integers past 2**53 as the doubles JavaScript held when it printed them; past the
+    double range JavaScript holds Infinity, which JSON.stringify prints as null."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
-        return float(value) if abs(value) > _SAFE_INTEGER else value
+        if abs(value) <= _SAFE_INTEGER:
+            return value
+        try:
+            return float(value)
+        except OverflowError:
+            return None
     if isinstance(value, dict):
         return {key: _as_javascript(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -74,19 +81,29 @@ def signature_is_valid(secret: bytes, query: str | None, variables: dict[str, An
     return hmac.compare_digest(given, expected)
 
 
-def forwarded_claims(
+@dataclass(frozen=True, slots=True)
+class ForwardedJwt:
+    """What a signed gateway request forwards in `extensions.jwt`: the verified token's
+    payload (`jwt.forward.payload`) and/or the token itself (`jwt.forward.token`)."""
+
+    payload: dict[str, Any] | None
+    token: str | None
+
+
+def forwarded_jwt(
     secret: bytes | None,
     query: str | None,
     variables: dict[str, Any] | None,
     extensions: dict[str, Any] | None,
-) -> dict[str, Any] | None:
-    """The forwarded JWT payload when the request carries one AND a valid gateway signature."""
+) -> ForwardedJwt | None:
+    """`extensions.jwt` when the request carries one AND a valid gateway signature."""
     if not extensions or secret is None:
         return None
     forwarded = extensions.get(JWT_EXTENSION)
-    if not isinstance(forwarded, dict) or not isinstance(forwarded.get("payload"), dict):
+    if not isinstance(forwarded, dict):
         return None
     if not signature_is_valid(secret, query, variables, extensions.get(SIGNATURE_EXTENSION)):
         return None
-    payload: dict[str, Any] = forwarded["payload"]
-    return payload
+    payload, token = forwarded.get("payload"), forwarded.get("token")
+    value = token.get("value") if isinstance(token, dict) else None  # {"value": "<jwt>", "prefix": "Bearer"}
+    return ForwardedJwt(payload if isinstance(payload, dict) else None, value if isinstance(value, str) else None)

@@ -178,17 +178,27 @@ class JwtVerifier:
             raise AuthError("token signature or format is invalid") from None
 
 
-def check_time_claims(claims: dict[str, Any], leeway: int) -> None:
-    """exp/nbf of claims that arrive already verified (forwarded by a gateway)."""
-    now = time.time()
-    for name in ("exp", "nbf"):
+def check_forwarded_claims(claims: dict[str, Any], settings: Settings) -> None:
+    """The rules a bearer token obeys, for claims that arrive already verified (a gateway's
+    forwarded payload): `exp` required, `nbf`, `iss` and `aud` when configured, the leeway."""
+    now, leeway = time.time(), settings.jwt_leeway_seconds
+    for name in ("exp", "nbf", "iat"):
         value = claims.get(name)
-        if value is not None and not isinstance(value, (int, float)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise AuthError(f"forwarded claim {name} is not a number")
-    if claims.get("exp") is not None and claims["exp"] < now - leeway:
+    if claims.get("exp") is None:
+        raise AuthError("forwarded token lacks the exp claim")
+    if claims["exp"] < now - leeway:
         raise AuthError("forwarded token expired")
     if claims.get("nbf") is not None and claims["nbf"] > now + leeway:
         raise AuthError("forwarded token is not valid yet")
+    if settings.jwt_issuer is not None and claims.get("iss") != settings.jwt_issuer:
+        raise AuthError("forwarded token issuer is not accepted")
+    if settings.jwt_audience is not None:
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if settings.jwt_audience not in audiences:
+            raise AuthError("forwarded token audience is not accepted")
 
 
 def hs_secret(settings: Settings) -> str | None:

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from app.auth.authenticate import Authenticator
 from app.auth.tokens import hs_secret
 from app.config import Settings
-from app.graphql.context import Runtime, Services
+from app.graphql.context import AnonymousLimit, Runtime, Services
 from app.graphql.schema import build_schema
 from app.graphql.view import SignalsGraphQL
 from app.http.app import SignalsApp, build_app
@@ -55,13 +55,15 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> SignalsApp
             await ingest.start()
             stack.push_async_callback(ingest.stop)  # flush queued events before the pool closes
 
+            authenticator = Authenticator.from_settings(settings, hs_secret(settings))
             runtime.start(
                 Services(
                     settings=settings,
                     engine=engine,
-                    authenticator=Authenticator.from_settings(settings, hs_secret(settings)),
+                    authenticator=authenticator,
                     salt_secret=salt_secret,
                     ingest=ingest,
+                    anonymous_limit=AnonymousLimit(settings, authenticator.subject_key),
                 )
             )
             log.info(

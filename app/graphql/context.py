@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
@@ -15,9 +17,30 @@ from app.auth.authenticate import ANONYMOUS, Authenticator, AuthOutcome
 from app.auth.tokens import Principal
 from app.config import Settings
 from app.graphql.errors import graphql_error
-from app.ingest.pipeline import Ingest
+from app.ingest.client_ip import ClientIpResolver
+from app.ingest.pipeline import DropTally, Ingest
+from app.ingest.ratelimit import RateLimiter
 from app.ingest.request import RequestFacts
 from app.privacy.secret import SaltSecret
+
+
+class AnonymousLimit:
+    """A per-client-address limit on operations that carry no valid credentials
+    (SIGNALS_ANONYMOUS_RATE_LIMIT; Redis when REDIS_URL is set, like the caller limit). The
+    address is resolved through the trusted proxies, and the limiter's key is an HMAC of it:
+    no address is kept, in memory or in Redis."""
+
+    def __init__(self, settings: Settings, key: bytes) -> None:
+        self.limiter = RateLimiter(settings.anonymous_rate_limit, settings.redis_url, namespace="signals-anonymous")
+        self.resolver = ClientIpResolver(settings.trusted_proxies)
+        self.key = key
+        self.limit = settings.anonymous_rate_limit
+
+    async def allow(self, request: HTTPConnection) -> bool:
+        peer = request.client.host if request.client else None
+        forwarded = request.headers.getlist("x-forwarded-for") if self.resolver.trusts_peer(peer) else []
+        address = self.resolver.client_ip(peer, forwarded)
+        return await self.limiter.allow(hmac.new(self.key, address.encode(), hashlib.sha256).hexdigest()[:32], 1) > 0
 
 
 @dataclass(frozen=True)
@@ -29,6 +52,7 @@ class Services:
     authenticator: Authenticator
     salt_secret: SaltSecret
     ingest: Ingest
+    anonymous_limit: AnonymousLimit
 
 
 class Runtime:
@@ -70,6 +94,7 @@ class Context:
     response: Response | WebSocket | None
     services: Services
     auth: AuthOutcome = ANONYMOUS
+    drops: DropTally = field(default_factory=DropTally)  # logged once, when the operation ends
 
     async def authenticate(
         self,
@@ -79,6 +104,13 @@ class Context:
     ) -> None:
         authorization = self.request.headers.get("authorization")
         self.auth = await self.services.authenticator.authenticate(authorization, query, variables, extensions)
+        if self.auth.principal is None and not await self.services.anonymous_limit.allow(self.request):
+            raise graphql_error(
+                f"too many requests without valid credentials from this address (at most "
+                f"{self.services.anonymous_limit.limit}); retry later, or send Authorization: Bearer <JWT>",
+                "RATE_LIMITED",
+                retryable=True,
+            )
 
     @property
     def principal(self) -> Principal | None:
@@ -103,10 +135,17 @@ class Context:
 
 
 class Authenticate(SchemaExtension):
-    """Authenticates each operation before it is validated or executed."""
+    """Authenticates each operation before it is validated or executed (an unauthenticated
+    caller past its address's limit is refused here, as a whole), and logs the operation's
+    event drops once when it ends."""
 
     async def on_operation(self) -> AsyncIterator[None]:
         ec = self.execution_context
-        if isinstance(ec.context, Context):
-            await ec.context.authenticate(ec.query, ec.variables, ec.operation_extensions)
-        yield
+        context = ec.context if isinstance(ec.context, Context) else None
+        if context is not None:
+            await context.authenticate(ec.query, ec.variables, ec.operation_extensions)
+        try:
+            yield
+        finally:
+            if context is not None:
+                context.drops.log()

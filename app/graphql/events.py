@@ -26,6 +26,7 @@ class _Keyed:
 @strawberry.federation.type(keys=["id"], description="One recorded interaction (admin-readable).")
 class Event(EventRow, _Keyed):
     user_hash: str = strawberry.field(description="HMAC of host/IP/UA with a daily salt; unlinkable across days.")
+    dedup_key: strawberry.Private[str]
     description: JSON | None  # type: ignore[assignment]  # the stored text reads back decoded
 
     @classmethod

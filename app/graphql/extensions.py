@@ -33,11 +33,13 @@ MASKED_MESSAGE = "Unexpected error; it has been logged."
 
 
 def should_mask(error: GraphQLError) -> bool:
-    """Hide errors raised while resolving unless they carry an `extensions.code` (ours are
-    written for the caller). Parse, validation and variable errors have no path and stay."""
-    if error.path is None:
+    """Hide every error that carries no `extensions.code` (ours are written for the caller)
+    and was raised while resolving or by an exception that is not graphql-core's own. Parse,
+    validation and variable errors come from graphql-core, have no path, and stay."""
+    if (error.extensions or {}).get("code"):
         return False
-    return not (error.extensions or {}).get("code")
+    original = error.original_error
+    return error.path is not None or (original is not None and not isinstance(original, GraphQLError))
 
 
 class ErrorCodes(SchemaExtension):

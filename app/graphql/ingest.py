@@ -92,7 +92,7 @@ async def _track(info: Info[Context, None], inputs: list[TrackEventInput]) -> li
     context = info.context
     events = cast("list[EventInput]", inputs)  # built by `event_input`, see the module doc
     try:
-        results = await context.services.ingest.track(context.facts, events)
+        results = await context.services.ingest.track(context.facts, events, context.drops)
     except Refused as exc:
         raise refused(exc) from None
     return [TrackEventResult.of(result) for result in results]

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.types import Info
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext, Info
 
 from app.config import Settings
 from app.graphql.context import Context
-from app.graphql.errors import graphql_error
+from app.graphql.errors import graphql_error, log_error
 from app.graphql.events import Event, load_event
 from app.graphql.extensions import schema_extensions
 from app.graphql.ingest import IngestMutation
@@ -39,6 +40,13 @@ class SignalsSchema(strawberry.federation.Schema):
     keys than the type's `resolve_reference` takes would raise KeyError/TypeError/AttributeError,
     a masked "Unexpected error" logged as a server fault. Such an item gets a BAD_USER_INPUT
     error of its own; well-formed ones resolve as Strawberry resolves them."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Log each error by class and code (app/graphql/errors.py), instead of Strawberry's
+        default, which logs its message (the caller's input) and a traceback for every error."""
+        operation = execution_context.operation_name if execution_context is not None else None
+        for error in errors:
+            log_error(error, operation)
 
     def entities_resolver(self, info: Info, representations: list[FederationAny]) -> list[FederationAny]:
         results: list[Any] = [None] * len(representations)

@@ -66,6 +66,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._awaiting_head = True  # the next bytes belong to a request line or headers
         self._head_bytes = 0
+        self._head_tail = b""  # the last bytes of an unfinished head: its end may straddle two reads
         self._body_done = True
         self._head_timer: asyncio.TimerHandle | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
@@ -85,13 +86,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._awaiting_head:
-            self._head_bytes += len(data)
             if self._head_timer is None:
                 self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+            if self._head_length(data) > self.max_header_bytes:
+                # counted before the parser sees the bytes: headers that arrive whole in one
+                # read are held to the limit as much as headers that trickle in
+                message = f"request line and headers too large: at most {self.max_header_bytes} bytes are accepted"
+                self._refuse(431, error_body(message, "HEADERS_TOO_LARGE", maxBytes=self.max_header_bytes))
+                return
         super().data_received(data)
-        if self._awaiting_head and self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
-            message = f"request line and headers too large: at most {self.max_header_bytes} bytes are accepted"
-            self._refuse(431, error_body(message, "HEADERS_TOO_LARGE", maxBytes=self.max_header_bytes))
+
+    def _head_length(self, data: bytes) -> int:
+        """The bytes of the current request line and headers so far, with `data`: up to the
+        blank line that ends them when `data` holds it, else everything received."""
+        seen = self._head_tail + data
+        ends = [at + len(mark) for mark in (b"\r\n\r\n", b"\n\n") if (at := seen.find(mark)) >= 0]  # LF-only too
+        if ends:
+            return self._head_bytes + min(ends) - len(self._head_tail)
+        self._head_bytes += len(data)
+        self._head_tail = seen[-3:]
+        return self._head_bytes
 
     # --- httptools parser callbacks -----------------------------------------------------
     def on_message_begin(self) -> None:
@@ -101,6 +115,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._awaiting_head = False
         self._head_bytes = 0
+        self._head_tail = b""
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None

@@ -2,7 +2,8 @@
 
 Modelled on Plausible's ingestion pipeline: every step looks at the events of one request
 that are still live and may drop some (or all) of them with a named reason; a dropped
-event is never stored, is counted by reason, and gets one log line without personal data.
+event is never stored and is counted by reason; each request's drops make one log line of
+counts, without personal data.
 
     authenticate          any signed-in caller (else `Refused`, code UNAUTHENTICATED)
     rate_limit            per caller, SIGNALS_RATE_LIMIT              RATE_LIMITED
@@ -23,6 +24,7 @@ browser/OS/device class.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import enum
 import uuid
@@ -32,7 +34,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from app.config import NAME, Settings
+from app.config import Settings
 from app.ingest.client_ip import ClientIpResolver
 from app.ingest.ratelimit import RateLimiter
 from app.ingest.request import RequestFacts
@@ -41,14 +43,13 @@ from app.ingest.validation import EventValidator, check_description
 from app.ingest.writer import GroupCommitWriter, WriteUnavailable
 from app.logs import get_logger
 from app.metrics import EVENTS_ACCEPTED, EVENTS_DROPPED, EVENTS_DUPLICATE
-from app.privacy.hashing import daily_salt, user_hash
+from app.privacy.hashing import caller_event_key, daily_salt, user_hash
 from app.privacy.secret import SaltSecret
 from app.storage.events import EventRow
 
 log = get_logger("signals.ingest")
 
 MAX_BATCH = 100
-METRIC_APPS_MAX = 50  # distinct `app` label values before the rest are counted as "other"
 
 
 class TrackStatus(enum.Enum):
@@ -144,7 +145,7 @@ class Batch:
     host: str = ""
     now: dt.datetime = field(default_factory=utc_now)
     user_hash: str = ""
-    rate_limit_key: str = ""
+    caller_key: str = ""  # Principal.key: a hash of the subject, never the subject
 
     def live(self) -> list[Draft]:
         return [event for event in self.events if event.result is None]
@@ -166,12 +167,12 @@ def require_caller(request: RequestFacts) -> str:
 
 
 async def authenticate(ingest: Ingest, batch: Batch) -> None:
-    batch.rate_limit_key = require_caller(batch.request)
+    batch.caller_key = require_caller(batch.request)
 
 
 async def rate_limit(ingest: Ingest, batch: Batch) -> None:
     live = batch.live()
-    allowed = await ingest.limiter.allow(batch.rate_limit_key, len(live))
+    allowed = await ingest.limiter.allow(batch.caller_key, len(live))
     for event in live[allowed:]:
         event.drop(
             DropReason.RATE_LIMITED,
@@ -245,6 +246,7 @@ async def write(ingest: Ingest, batch: Batch) -> None:
             browser_family=agent.browser_family,
             os_family=agent.os_family,
             client_event_id=event.client_event_id,
+            dedup_key=caller_event_key(batch.caller_key, event.client_event_id),
             description=event.description_json,
         )
         for event in live
@@ -293,7 +295,6 @@ class Ingest:
         self.agents = UserAgentInspector(settings.ua_cache_size)
         self.client_ip = ClientIpResolver(settings.trusted_proxies)
         self.limiter = RateLimiter(settings.rate_limit, settings.redis_url)
-        self._metric_apps: set[str] = set()
         self._counters: dict[tuple[Counter, str], Any] = {}
 
     async def start(self) -> None:
@@ -303,8 +304,12 @@ class Ingest:
         """Write what is queued, then stop accepting."""
         await self.writer.stop()
 
-    async def track(self, request: RequestFacts, inputs: list[EventInput]) -> list[TrackResult]:
-        """One result per input, in order; `Refused` when the request as a whole is refused."""
+    async def track(
+        self, request: RequestFacts, inputs: list[EventInput], drops: DropTally | None = None
+    ) -> list[TrackResult]:
+        """One result per input, in order; `Refused` when the request as a whole is refused.
+        Drops are added to `drops`, which the caller logs once per request; without one they
+        are logged here, once for this call."""
         if len(inputs) > MAX_BATCH:
             require_caller(request)
             raise Refused(
@@ -318,43 +323,65 @@ class Ingest:
                 break
         for event in batch.live():  # cannot happen: `write` decides every live event
             event.drop(DropReason.UNAVAILABLE, "the event was not written; retry later with the same clientEventId")
-        self._record(batch)
+        tally = DropTally() if drops is None else drops
+        self._record(batch, tally)
+        if drops is None:
+            tally.log()
         return [event.result for event in batch.events if event.result is not None]
 
     # --- counting and logging, without personal data ----------------------------------------
-    def _safe_name(self, value: str, allowed: list[str]) -> str:
-        if allowed:
-            return value if value in allowed else "<unlisted>"
-        return value if NAME.fullmatch(value) else "<invalid>"
-
-    def _app_label(self, app: str) -> str:
-        if app in self._metric_apps or len(self._metric_apps) < METRIC_APPS_MAX:
-            self._metric_apps.add(app)
-            return app
-        return "other"
+    def _listed(self, value: str, allowed: list[str]) -> str:
+        """`value` when the operator listed it, else "<unlisted>": a caller never picks a
+        metric label or a logged name of its own."""
+        return value if value in allowed else UNLISTED
 
     def _count(self, counter: Counter, app: str) -> None:
         """Increment `counter{app}`; label children are cached (`labels()` takes a lock)."""
         child = self._counters.get((counter, app))
         if child is None:
-            child = self._counters[(counter, app)] = counter.labels(app=self._app_label(app))
+            child = self._counters[(counter, app)] = counter.labels(app=app)
         child.inc()
 
-    def _record(self, batch: Batch) -> None:
+    def _record(self, batch: Batch, drops: DropTally) -> None:
         settings = self.settings
         for event in batch.events:
             result = event.result
             assert result is not None
-            app = self._safe_name(event.input.app_name, settings.allowed_apps)
+            app = self._listed(event.input.app_name, settings.allowed_apps)
             if result.status is TrackStatus.ACCEPTED:
                 self._count(EVENTS_ACCEPTED, app)
             elif result.status is TrackStatus.DUPLICATE:
                 self._count(EVENTS_DUPLICATE, app)
             elif result.reason is not None:
                 EVENTS_DROPPED.labels(reason=result.reason.value).inc()
-                log.info(
-                    "event dropped",
-                    reason=result.reason.value,
-                    app=app,
-                    event_type=self._safe_name(event.input.event_type, settings.allowed_event_types),
-                )
+                drops.add(result.reason, app, self._listed(event.input.event_type, settings.allowed_event_types))
+
+
+UNLISTED = "<unlisted>"
+NAMES_LOGGED = 20  # apps and event types named in one "events dropped" line, at most
+
+
+class DropTally:
+    """The drops of one request, logged as one line of counts however many events it held
+    (a line per event would let one request write thousands). Metrics count every event."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[tuple[DropReason, str, str]] = collections.Counter()
+
+    def add(self, reason: DropReason, app: str, event_type: str) -> None:
+        self.counts[(reason, app, event_type)] += 1
+
+    def log(self) -> None:
+        if not self.counts:
+            return
+        reasons: collections.Counter[str] = collections.Counter()
+        for (reason, _, _), count in self.counts.items():
+            reasons[reason.value] += count
+        log.info(
+            "events dropped",
+            dropped=sum(reasons.values()),
+            reasons=dict(sorted(reasons.items())),
+            apps=sorted({app for _, app, _ in self.counts})[:NAMES_LOGGED],
+            event_types=sorted({event_type for _, _, event_type in self.counts})[:NAMES_LOGGED],
+        )
+        self.counts.clear()

@@ -33,7 +33,8 @@ def storage_uri(redis_url: str | None) -> str:
 
 
 class RateLimiter:
-    def __init__(self, limit: str, redis_url: str | None) -> None:
+    def __init__(self, limit: str, redis_url: str | None, *, namespace: str = NAMESPACE) -> None:
+        self.namespace = namespace
         self.items: list[RateLimitItem] = parse_many(limit)
         self.storage = storage_from_string(storage_uri(redis_url), key_prefix="signals")
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
@@ -67,10 +68,10 @@ class RateLimiter:
 
     async def _grant(self, item: RateLimitItem, key: str, wanted: int) -> int:
         """Consume up to `wanted` from one limit; return how many were granted."""
-        if await self.limiter.hit(item, NAMESPACE, key, cost=wanted):
+        if await self.limiter.hit(item, self.namespace, key, cost=wanted):
             return wanted
-        stats = await self.limiter.get_window_stats(item, NAMESPACE, key)
+        stats = await self.limiter.get_window_stats(item, self.namespace, key)
         remaining = min(wanted, int(stats.remaining))
-        if remaining > 0 and await self.limiter.hit(item, NAMESPACE, key, cost=remaining):
+        if remaining > 0 and await self.limiter.hit(item, self.namespace, key, cost=remaining):
             return remaining
         return 0

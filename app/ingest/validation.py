@@ -10,7 +10,13 @@ reason and a message the caller can act on. Nothing here raises on bad input.
   `DEFAULT_ENTITY_ID`. It needs an `entityType`.
 - `description` is a JSON object of at most 2 KiB (UTF-8, compact serialization) without
   PII-shaped keys at any depth (`email`, `firstName`, `user_id`, `IP-Address`, ...; keys are
-  compared case- and separator-insensitively) and without email-shaped string values.
+  compared case- and separator-insensitively, after NFKC and with look-alike letters such
+  as a Cyrillic i (U+0456) read as the Latin letter they imitate) and without email-shaped strings.
+- Text is judged as a person would read it: a route, entity id or description string is
+  checked for emails and query strings after percent-decoding and Unicode NFKC
+  normalisation (`%40`, a full-width at sign, `%3F` count), and invisible or direction-changing characters
+  (bidi overrides, zero-width, other format and control characters) are refused in every
+  stored text field: they hide or spoof what the dashboard shows.
 """
 
 from __future__ import annotations
@@ -18,8 +24,12 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
+
+from confusable_homoglyphs import confusables
 
 from app.config import NAME, Settings, parse_entity_id_patterns
 from app.storage.events import is_utf8
@@ -31,7 +41,7 @@ ROUTE_MAX_CHARS = 512
 TOKEN_128 = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # session ids, client event ids
 DEFAULT_ENTITY_ID = TOKEN_128
 EMAIL_SHAPED = re.compile(r"[^\s@/?#]+@[^\s@/?#]+\.[A-Za-z]{2,}")
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})  # control, format (bidi, zero-width), ...
 
 
 # PII-shaped description keys, compared after lower-casing and dropping every non-alphanumeric.
@@ -67,7 +77,39 @@ class Problem:
 
 
 @functools.lru_cache(maxsize=4096)  # keys repeat: "button", "rows", ...
+def has_hidden_characters(value: str) -> bool:
+    """Control, format (bidi overrides, zero-width), private-use or separator characters."""
+    return any(unicodedata.category(char) in HIDDEN_CATEGORIES for char in value)
+
+
+def revealed(value: str) -> str:
+    """`value` as it reads: percent-decoded (twice encoded too) and NFKC-normalised."""
+    for _ in range(3):
+        decoded = urllib.parse.unquote(value)
+        if decoded == value:
+            break
+        value = decoded
+    return unicodedata.normalize("NFKC", value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _latin_lookalike(char: str) -> str:
+    found = confusables.is_confusable(char, greedy=True, preferred_aliases=["latin"])
+    for entry in found or ():
+        for glyph in entry.get("homoglyphs", ()):
+            if glyph["c"].isascii():
+                return str(glyph["c"])
+    return char
+
+
+def skeleton(value: str) -> str:
+    """NFKC, then every non-ASCII letter that imitates an ASCII one replaced by it
+    (Unicode's confusables data, through `confusable_homoglyphs`)."""
+    return "".join(char if char.isascii() else _latin_lookalike(char) for char in unicodedata.normalize("NFKC", value))
+
+
 def _pii_key(key: str) -> bool:
+    key = skeleton(key)
     flat = re.sub(r"[^a-z0-9]", "", key.lower())
     if flat in PII_KEYS_EXACT or any(part in flat for part in PII_KEY_PARTS):
         return True
@@ -78,11 +120,14 @@ def _pii_key(key: str) -> bool:
 def _text_problem(field: str, value: str, max_chars: int) -> Problem | None:
     if len(value) > max_chars:
         return Problem("INVALID_INPUT", f"{field} is longer than {max_chars} characters")
-    if CONTROL_CHARS.search(value) or not is_utf8(value):
-        return Problem("INVALID_INPUT", f"{field} contains control characters or invalid Unicode")
-    if "?" in value or "#" in value:  # query strings carry ids, tokens, search terms
+    if not is_utf8(value) or has_hidden_characters(value):
+        return Problem("INVALID_INPUT", f"{field} contains control, invisible or direction-changing characters")
+    shown = revealed(value)
+    if has_hidden_characters(shown):
+        return Problem("INVALID_INPUT", f"{field} contains encoded control, invisible or direction-changing characters")
+    if "?" in shown or "#" in shown:  # query strings carry ids, tokens, search terms
         return Problem("INVALID_INPUT", f"{field} must be a path without query string or fragment (e.g. /orders/:id)")
-    if EMAIL_SHAPED.search(value):
+    if EMAIL_SHAPED.search(shown):
         return Problem(
             "INVALID_INPUT", f"{field} looks like it contains an email address; personal data is not accepted"
         )
@@ -124,6 +169,10 @@ class EventValidator:
         problem = self._named("entityType", entity_type, self.entity_types, "UNKNOWN_ENTITY_TYPE")
         if problem is not None or entity_id is None:
             return problem
+        if not is_utf8(entity_id) or has_hidden_characters(entity_id) or has_hidden_characters(revealed(entity_id)):
+            return Problem("INVALID_ENTITY", "entityId contains control, invisible or direction-changing characters")
+        if EMAIL_SHAPED.search(revealed(entity_id)):
+            return Problem("INVALID_ENTITY", "entityId looks like an email address; personal data is not accepted")
         pattern = self.entity_id_patterns.get(entity_type, DEFAULT_ENTITY_ID)
         if not pattern.fullmatch(entity_id):
             return Problem(
@@ -176,15 +225,18 @@ def _content_problem(description: dict[str, Any]) -> Problem | None:
             return Problem("INVALID_INPUT", f"description nests deeper than {DESCRIPTION_MAX_DEPTH} levels")
         if isinstance(value, dict):
             for key, item in value.items():
-                if "\x00" in key or EMAIL_SHAPED.search(key):
-                    return Problem("INVALID_INPUT", f"a key in {path} holds an email address or a NUL character")
+                if has_hidden_characters(key) or EMAIL_SHAPED.search(revealed(key)):
+                    return Problem(
+                        "INVALID_INPUT", f"a key in {path} holds an email address or an invisible/control character"
+                    )
                 if _pii_key(key):
                     return Problem("PII_KEY", f"description key {path}.{key} looks like personal data; remove it")
                 stack.append((item, f"{path}.{key}", depth + 1))
         elif isinstance(value, list):
             stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
-        elif isinstance(value, str) and ("\x00" in value or EMAIL_SHAPED.search(value)):
+        elif isinstance(value, str) and (has_hidden_characters(value) or EMAIL_SHAPED.search(revealed(value))):
             return Problem(
-                "INVALID_INPUT", f"{path} holds an email address or a NUL character; personal data is not accepted"
+                "INVALID_INPUT",
+                f"{path} holds an email address or an invisible/control character; personal data is not accepted",
             )
     return None

@@ -5,7 +5,7 @@ drain tasks (`FLUSHERS`, each with its own connection) take whatever has queued 
 most `batch_max` rows) and write it with one autocommitted statement:
 
     INSERT ... SELECT FROM unnest(<one array per column>)
-    ON CONFLICT (client_event_id) DO NOTHING RETURNING id, client_event_id
+    ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key
 
 which, in the same round trip, also reads the ids of the rows that already existed. A
 future is resolved only after that statement has committed, so an ACCEPTED answer means
@@ -55,20 +55,20 @@ INSERT_SQL = f"""
 WITH incoming AS (SELECT * FROM unnest({_ARRAYS}) AS t({_NAMES})),
 inserted AS (
     INSERT INTO events ({_NAMES}) SELECT {_VALUES} FROM incoming
-    ON CONFLICT (client_event_id) DO NOTHING
-    RETURNING id, client_event_id
+    ON CONFLICT (dedup_key) DO NOTHING
+    RETURNING id, dedup_key
 )
-SELECT id, client_event_id, true AS inserted FROM inserted
+SELECT id, dedup_key, true AS inserted FROM inserted
 UNION ALL
-SELECT e.id, e.client_event_id, false AS inserted FROM events e
-WHERE e.client_event_id IN (SELECT client_event_id FROM incoming)
+SELECT e.id, e.dedup_key, false AS inserted FROM events e
+WHERE e.dedup_key IN (SELECT dedup_key FROM incoming)
 """
-LOOKUP_SQL = "SELECT id, client_event_id FROM events WHERE client_event_id = ANY($1::text[])"
+LOOKUP_SQL = "SELECT id, dedup_key FROM events WHERE dedup_key = ANY($1::text[])"
 
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """The row's id; `inserted` is False when its clientEventId was already stored."""
+    """The row's id; `inserted` is False when the caller's clientEventId was already stored."""
 
     event_id: str
     inserted: bool
@@ -205,25 +205,25 @@ class GroupCommitWriter:
             for one in live:  # isolate the bad row
                 await self._write_batch(conn, [one])
             return
-        claimed: set[str] = set()  # a clientEventId repeated in this batch: later copies are duplicates
+        claimed: set[str] = set()  # a key repeated in this batch: later copies are duplicates
         for row, future in live:
-            outcome = stored.get(row.client_event_id)
+            outcome = stored.get(row.dedup_key)
             if future.done():
                 continue
             if outcome is None:
                 future.set_exception(WriteUnavailable("the write could not be confirmed"))
-            elif row.client_event_id in claimed:
+            elif row.dedup_key in claimed:
                 future.set_result(Stored(outcome.event_id, inserted=False))
             else:
-                claimed.add(row.client_event_id)
+                claimed.add(row.dedup_key)
                 future.set_result(outcome)
 
     @staticmethod
     async def _insert(conn: asyncpg.Connection, rows: list[EventRow]) -> dict[str, Stored]:
-        """Insert `rows` (first occurrence of a clientEventId wins); {clientEventId: Stored}."""
+        """Insert `rows` (first occurrence of a dedup key wins); {dedup key: Stored}."""
         unique: dict[str, EventRow] = {}
         for row in rows:
-            unique.setdefault(row.client_event_id, row)
+            unique.setdefault(row.dedup_key, row)
         arrays = zip(*map(_COLUMN_VALUES, unique.values()), strict=True)  # one tuple per column
         stored = {r[1]: Stored(str(r[0]), r[2]) for r in await conn.fetch(INSERT_SQL, *arrays)}
         missing = [key for key in unique if key not in stored]

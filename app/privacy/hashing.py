@@ -32,6 +32,13 @@ def normalised_user_agent(browser_family: str, browser_major: str, os_family: st
     return f"{browser_family}|{browser_major}|{os_family}"
 
 
+def caller_event_key(caller_key: str, client_event_id: str) -> str:
+    """What deduplicates an event: the caller's `clientEventId` keyed by the caller's own key
+    (itself an HMAC of the subject). Two callers' ids never collide, and the stored value
+    tells nobody which id was sent: computing it needs the server's key."""
+    return hmac.new(caller_key.encode(), client_event_id.encode(), hashlib.sha256).hexdigest()
+
+
 def user_hash(salt: bytes, host: str, ip: str, normalised_ua: str) -> str:
     message = f"{host}{SEPARATOR}{ip}{SEPARATOR}{normalised_ua}".encode()
     return hmac.new(salt, message, hashlib.sha256).hexdigest()

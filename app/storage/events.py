@@ -2,7 +2,8 @@
 
 `EventRow` is a row as ingest derives it, before the database assigns its `id`; the
 writer's INSERT, the read side's SELECT list and the GraphQL `Event` type are all derived
-from its fields. A test checks these fields against the migrated table's columns.
+from its fields (the type hides those in `HIDDEN`). A test checks these fields against the
+migrated table's columns.
 """
 
 import datetime as dt
@@ -25,10 +26,13 @@ class EventRow:
     browser_family: str
     os_family: str
     client_event_id: str
+    dedup_key: str  # hex(HMAC(caller key, client_event_id)): what is unique; never shown
     description: str | None  # compact JSON text on the way in; read back as jsonb (a dict)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EventRow))
+HIDDEN = frozenset({"dedup_key"})
+"""Columns that are stored but never shown (the GraphQL type marks them private)."""
 """The columns ingest writes, in `EventRow` order."""
 
 SELECT_COLUMNS = ", ".join(("id", *COLUMNS))
