@@ -159,6 +159,14 @@ class Settings(BaseSettings):
     # a UTC day counts as closed (and is anonymised) only this long after its midnight
     anonymise_grace_minutes: int = Field(default=60, ge=0, le=1440)
 
+    # --- exposure -------------------------------------------------------------------
+    # /metrics: with a token, only `Authorization: Bearer <token>` reads it; without one it is
+    # open in development and not served in production unless SIGNALS_METRICS_PUBLIC=true
+    metrics_token: SecretStr | None = None
+    metrics_public: bool | None = None
+    # /demo/ (the tracker demo page): on in development, off in production unless set
+    demo: bool | None = None
+
     # --- GraphQL --------------------------------------------------------------------
     graphiql: bool | None = None
     introspection: bool | None = None
@@ -270,6 +278,15 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return (not self.is_production) if self.graphiql is None else self.graphiql
+
+    @property
+    def metrics_open(self) -> bool:
+        """Whether /metrics answers without a token."""
+        return (not self.is_production) if self.metrics_public is None else self.metrics_public
+
+    @property
+    def demo_enabled(self) -> bool:
+        return (not self.is_production) if self.demo is None else self.demo
 
     @property
     def introspection_enabled(self) -> bool:

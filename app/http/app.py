@@ -5,6 +5,7 @@ arguments; the lifespan (what starts and stops the services) is the composition 
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -23,7 +24,10 @@ from app.graphql.strawberry_compat import graphql_core_schema
 from app.graphql.view import SignalsGraphQL
 from app.http.limits import RequestLimits
 from app.http.static import web_routes
+from app.logs import get_logger
 from app.storage.database import is_ready
+
+log = get_logger("signals.http")
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
@@ -32,8 +36,33 @@ async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def metrics(_: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics_route(settings: Settings) -> Route | None:
+    """/metrics behind SIGNALS_METRICS_TOKEN when one is set; open when `metrics_open`;
+    otherwise not served at all (production's default)."""
+    token = settings.metrics_token.get_secret_value().encode() if settings.metrics_token else None
+    if token is None and not settings.metrics_open:
+        log.info("metrics not served: set SIGNALS_METRICS_TOKEN (or SIGNALS_METRICS_PUBLIC=true)")
+        return None
+
+    async def metrics(request: Request) -> Response:
+        if token is not None:
+            given = (request.headers.get("authorization") or "").encode()
+            if not hmac.compare_digest(given, b"Bearer " + token):
+                return JSONResponse(
+                    {
+                        "errors": [
+                            {
+                                "message": "metrics need Authorization: Bearer <SIGNALS_METRICS_TOKEN>",
+                                "extensions": {"code": "UNAUTHENTICATED"},
+                            }
+                        ]
+                    },
+                    status_code=401,
+                    headers={"www-authenticate": "Bearer"},
+                )
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return Route("/metrics", metrics)
 
 
 def readiness(runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
@@ -62,8 +91,9 @@ def build_app(settings: Settings, graphql: SignalsGraphQL, runtime: Runtime, lif
         ),
         Route("/healthz", healthz),
         Route("/readyz", readiness(runtime)),
-        Route("/metrics", metrics),
-        *web_routes(),
+        *web_routes(demo=settings.demo_enabled),
     ]
+    if (metrics := metrics_route(settings)) is not None:
+        routes.append(metrics)
     middleware = [Middleware(RequestLimits, max_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout)]
     return SignalsApp(runtime, routes=routes, lifespan=lifespan, middleware=middleware)

@@ -27,8 +27,9 @@ DASHBOARD_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-# The demo lets `?endpoint=` point the tracker at any GraphQL URL (a gateway, a dead port).
-DEMO_CSP = DASHBOARD_CSP.replace("connect-src 'self'", "connect-src *")
+# The demo page holds a token too: it talks to its own origin only (its `?endpoint=` must be
+# a same-origin path), and it is not served in production unless SIGNALS_DEMO=true.
+DEMO_CSP = DASHBOARD_CSP
 
 
 class WithHeaders:
@@ -71,12 +72,13 @@ def redirect_to(path: str) -> Route:
     return Route(path, endpoint, methods=["GET", "HEAD"])
 
 
-def web_routes() -> list[BaseRoute]:
-    """Routes to add to the app: /dashboard/, /demo/ and /signals.js."""
-    return [
+def web_routes(*, demo: bool) -> list[BaseRoute]:
+    """Routes to add to the app: /dashboard/, /signals.js and, when `demo`, /demo/."""
+    routes: list[BaseRoute] = [
         Route("/signals.js", tracker_script, methods=["GET", "HEAD"]),
         redirect_to("/dashboard"),
         Mount("/dashboard", app=static_site("dashboard", DASHBOARD_CSP)),
-        redirect_to("/demo"),
-        Mount("/demo", app=static_site("demo", DEMO_CSP)),
     ]
+    if demo:
+        routes += [redirect_to("/demo"), Mount("/demo", app=static_site("demo", DEMO_CSP))]
+    return routes

@@ -23,9 +23,21 @@ setInterval(() => {
   $("pending").textContent = String(pending());
 }, 250);
 
+// ?endpoint= is a path on this origin only: the page holds a token, and the tracker sends
+// it with every request, so it must never be pointed at somebody else's server.
+function sameOrigin(value) {
+  if (!value) return null;
+  try {
+    const url = new URL(value, location.href);
+    return url.origin === location.origin ? url.pathname + url.search : null;
+  } catch {
+    return null;
+  }
+}
+
 const config = {
   appName: q.get("app") || "admin-console",
-  endpoint: q.get("endpoint") || "/graphql",
+  endpoint: sameOrigin(q.get("endpoint")) || "/graphql",
   // ?asyncToken=1: the getter returns a promise, as one backed by a token refresh would
   getToken: q.get("asyncToken") === "1"
     ? async () => sessionStorage.getItem("signals.demoToken")
