@@ -229,6 +229,7 @@ def main() -> int:
             SIGNALS_JWT_SECRET=JWT_SECRET,
             SIGNALS_SALT_SECRET=SALT_SECRET,
             SIGNALS_RATE_LIMIT="100000000/minute",
+            SIGNALS_ANONYMOUS_RATE_LIMIT="100000000/minute",
             SIGNALS_ALLOWED_APPS="admin-console",
             SIGNALS_ALLOWED_EVENT_TYPES="click,view",
             SIGNALS_ALLOWED_ENTITY_TYPES="order",

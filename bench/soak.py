@@ -137,6 +137,7 @@ def start_server(database_url: str, port: int, data_dir: Path, write_timeout: fl
         SIGNALS_ALLOWED_APPS="admin-console",
         SIGNALS_ALLOWED_EVENT_TYPES="click,view",
         SIGNALS_RATE_LIMIT="1000000/minute",
+        SIGNALS_ANONYMOUS_RATE_LIMIT="1000000/minute",
         SIGNALS_WRITE_TIMEOUT=str(write_timeout),
         SIGNALS_DB_CONNECT_TIMEOUT="1",
         SIGNALS_LOG_LEVEL="WARNING",

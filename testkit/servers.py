@@ -90,3 +90,42 @@ class Served:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=30)
+
+
+class RecordingProxy:
+    """An HTTP proxy on 127.0.0.1:<free port> that forwards every POST to `target` and keeps
+    its JSON body: what a gateway really sends upstream, to replay or inspect."""
+
+    def __init__(self, target: str) -> None:
+        import http.server
+
+        import httpx
+
+        self.target = target
+        self.bodies: list[dict[str, object]] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                proxy.bodies.append(json.loads(raw))
+                skip = {"host", "content-length", "connection", "transfer-encoding"}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+                answer = httpx.post(proxy.target, content=raw, headers=headers, timeout=30)
+                self.send_response(answer.status_code)
+                self.send_header("content-type", answer.headers.get("content-type", "application/json"))
+                self.send_header("content-length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/graphql"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -23,6 +23,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         "allowed_event_types": ["click", "view", "export", "search"],
         "allowed_entity_types": ["order", "customer", "invoice"],
         "rate_limit": "10000/minute",
+        "anonymous_rate_limit": "100000/minute",
     }
     values.update(overrides)
     return load_settings(**values)

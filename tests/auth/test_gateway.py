@@ -107,7 +107,7 @@ async def post(
 
 
 async def test_forwarded_claims_need_a_valid_signature(migrated_db: str, tmp_path: Path, admin_app: str) -> None:
-    settings = make_settings(migrated_db, tmp_path, gateway_hmac_secret=SECRET)
+    settings = make_settings(migrated_db, tmp_path, gateway_hmac_secret=SECRET, gateway_trust="payload")
     (item,) = npm_sign(SECRET, [{"query": EVENTS, "variables": {"app": admin_app}}])
     query, variables, signature = item["query"], item["variables"], item["signature"]
     async with asgi_client(settings) as client:

@@ -96,6 +96,7 @@ async def server(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> As
         SIGNALS_ALLOWED_EVENT_TYPES="click,view,export,search",
         SIGNALS_ALLOWED_ENTITY_TYPES="order,customer,invoice",
         SIGNALS_RATE_LIMIT="1000000/minute",
+        SIGNALS_ANONYMOUS_RATE_LIMIT="1000000/minute",
         SIGNALS_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
         SIGNALS_BODY_TIMEOUT=str(BODY_TIMEOUT),
         SIGNALS_KEEP_ALIVE_TIMEOUT=str(KEEP_ALIVE),

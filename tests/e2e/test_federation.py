@@ -1,10 +1,12 @@
 """Federation for real: our SDL composes with another subgraph (@theguild/federation-composition),
 and a real Hive Gateway (npm @graphql-hive/gateway, run from node_modules) in front of the
-running subgraph forwards a signed JWT payload that reaches `events`.
+running subgraph forwards the caller's signed-in token, which Signals verifies itself.
 
-Processes: uvicorn (`signals serve`) and two gateways on free 127.0.0.1 ports, started once
-for the module and stopped at its end. One gateway shares the subgraph's HMAC secret; the
-other signs with a different one, so its forwarded claims must be ignored.
+Processes: uvicorn (`signals serve`, SIGNALS_GATEWAY_TRUST=token, the default) and two
+gateways on free 127.0.0.1 ports, started once for the module and stopped at its end. One
+gateway shares the subgraph's HMAC secret; the other signs with a different one, so what it
+forwards must be ignored. Between the gateways and the subgraph a recording proxy keeps what
+the gateway really sends, so a captured signed request can be replayed with other claims.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 from app.config import PROJECT_ROOT
 from testkit.processes import clean_env, free_port
 from testkit.seed import event_row, insert_rows
+from testkit.servers import RecordingProxy
 from testkit.settings import TEST_JWT_SECRET, TEST_SALT_SECRET
 from testkit.tokens import token
 
@@ -93,6 +96,7 @@ def stop(proc: subprocess.Popen) -> str:
 class Stack:
     def __init__(self, subgraph: str, gateway: str, wrong_secret_gateway: str, app: str) -> None:
         self.subgraph, self.gateway, self.wrong_secret_gateway, self.app = subgraph, gateway, wrong_secret_gateway, app
+        self.recorder: RecordingProxy | None = None
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +128,8 @@ def stack(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         )
         wait_until_up(f"http://127.0.0.1:{port}/healthz", procs[-1])
         sdl = httpx.post(subgraph, json={"query": "{ _service { sdl } }"}, timeout=10).json()["data"]["_service"]["sdl"]
-        composed = compose([{"name": "signals", "url": subgraph, "sdl": sdl}])
+        recorder = RecordingProxy(subgraph)
+        composed = compose([{"name": "signals", "url": recorder.url, "sdl": sdl}])
         assert composed["errors"] == []
         supergraph = tmp / "supergraph.graphql"
         supergraph.write_text(composed["supergraphSdl"])
@@ -161,7 +166,10 @@ def stack(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             gateways.append((f"http://127.0.0.1:{gw_port}/graphql", procs[-1]))
         for url, proc in gateways:
             wait_until_up(url.replace("/graphql", "/healthcheck"), proc)
-        yield Stack(subgraph, gateways[0][0], gateways[1][0], app)
+        stack = Stack(subgraph, gateways[0][0], gateways[1][0], app)
+        stack.recorder = recorder
+        yield stack
+        recorder.stop()
     finally:
         for proc in reversed(procs):
             stop(proc)
@@ -218,7 +226,7 @@ async def client_sdl(client: httpx.AsyncClient) -> str:
     return response.json()["data"]["_service"]["sdl"]
 
 
-def test_gateway_forwards_signed_jwt_payload_to_events(stack: Stack) -> None:
+def test_gateway_forwards_the_signed_in_token_to_events(stack: Stack) -> None:
     body = through(stack.gateway, EVENTS, {"app": stack.app}, roles=["admin"])
     assert body.get("data", {}).get("events", {}).get("edges") == [
         {"node": {"appName": stack.app, "eventType": "export"}}
@@ -241,6 +249,41 @@ def test_claims_in_extensions_sent_straight_to_the_subgraph_are_ignored(stack: S
         stack.subgraph, json={"query": EVENTS, "variables": {"app": stack.app}, "extensions": forged}, timeout=10
     )
     assert codes(response.json()) == ["UNAUTHENTICATED"]
+
+
+def captured(stack: Stack, query: str) -> dict[str, Any]:
+    """The last request the gateway sent upstream for `query`'s operation."""
+    assert stack.recorder is not None
+    field = query.split("{")[1].split("(")[0].strip()
+    return next(body for body in reversed(stack.recorder.bodies) if field in str(body.get("query")))
+
+
+def replay(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(stack.subgraph, json=body, headers={"user-agent": BROWSER}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_replayed_signed_request_cannot_change_who_the_caller_is(stack: Stack) -> None:
+    """In token mode the caller is whoever the forwarded token says: a captured signed
+    request replayed with admin claims, or with a token of its own, gets nowhere."""
+    assert codes(through(stack.gateway, EVENTS, {"app": stack.app}, roles=["member"])) == ["FORBIDDEN"]
+    signed = captured(stack, EVENTS)
+    extensions = signed["extensions"]
+    assert extensions["hmac-signature"] and extensions["jwt"]["token"]["value"], signed  # what the gateway sent
+    assert codes(replay(stack, signed)) == ["FORBIDDEN"]  # as is: still the member
+
+    admin_claims = {"sub": "x", "roles": ["admin"], "exp": int(time.time()) + 60}
+    with_claims = {**signed, "extensions": {**extensions, "jwt": {**extensions["jwt"], "payload": admin_claims}}}
+    assert codes(replay(stack, with_claims)) == ["FORBIDDEN"]
+
+    forged = token(roles=["admin"], secret="an attacker's own secret, not the IdP's " + "k" * 16)
+    other_token = {"value": forged, "prefix": "Bearer"}
+    with_token = {**signed, "extensions": {**extensions, "jwt": {"token": other_token}}}
+    assert codes(replay(stack, with_token)) == ["UNAUTHENTICATED"]
+
+    other_query = {**signed, "variables": {"app": "someone-else"}}  # the signature covers the variables
+    assert codes(replay(stack, other_query)) == ["UNAUTHENTICATED"]
 
 
 TRACK = """mutation($input: TrackEventInput!) { trackEvent(input: $input) { status accepted eventId clientEventId } }"""

@@ -17,7 +17,7 @@ import pytest
 
 from app.storage.database import asyncpg_dsn
 from testkit.browser import ARTIFACTS, run_script
-from testkit.database import migrated_database
+from testkit.database import fetch, migrated_database
 from testkit.processes import free_port
 from testkit.servers import LiveServer
 from testkit.settings import make_settings
@@ -92,10 +92,7 @@ async def test_each_click_on_the_demo_page_stores_exactly_one_row(live: LiveServ
 async def test_page_keeps_working_while_the_api_is_down_and_the_same_tab_delivers_later(
     live: LiveServer, tracker_db: str
 ) -> None:
-    dead_port = free_port()
-    result = await run_script(
-        "demo.mjs", "dead", live.url, token(roles=["member"], subject="demo-offline"), dead=str(dead_port)
-    )
+    result = await run_script("demo.mjs", "dead", live.url, token(roles=["member"], subject="demo-offline"))
     # While the endpoint refuses connections: the page's own handler ran, nothing was thrown,
     # the tracker retried in the background and kept the events for later.
     assert result["errorsWhileDown"] == [] and result["errors"] == []
@@ -111,6 +108,20 @@ async def test_page_keeps_working_while_the_api_is_down_and_the_same_tab_deliver
     rows = await stored_rows(tracker_db, result["whileDown"]["sessionId"], expect=2)
     assert sorted(row["event_type"] for row in rows) == ["export", "search"]
     assert next(row for row in rows if row["client_event_id"] == result["clientEventId"])["event_type"] == "export"
+
+
+async def test_the_demo_never_sends_its_token_to_another_origin(live: LiveServer, tracker_db: str) -> None:
+    """`/demo/?endpoint=<another origin>` (a link someone sent) is ignored: the tracker keeps
+    talking to the page's own origin, and the browser makes no request anywhere else."""
+    elsewhere = f"http://127.0.0.1:{free_port()}/graphql"
+    result = await run_script(
+        "demo.mjs", "elsewhere", live.url, token(roles=["member"], subject="demo-linked"), other=elsewhere
+    )
+    assert result["errors"] == []
+    assert result["endpoint"] == "/graphql" and "ACCEPTED" in result["result"]
+    assert result["origins"] == [live.url.rstrip("/")]
+    rows = await fetch(tracker_db, "SELECT event_type FROM events WHERE client_event_id = $1", result["clientEventId"])
+    assert [row["event_type"] for row in rows] == ["export"]
 
 
 async def test_leaving_the_page_flushes_pending_events(live: LiveServer, tracker_db: str) -> None:

@@ -21,7 +21,7 @@ from app.graphql.strawberry_compat import (
     graphql_core_schema,
     set_input_builder,
 )
-from app.storage.events import COLUMNS
+from app.storage.events import COLUMNS, HIDDEN
 
 
 @dataclass
@@ -93,9 +93,13 @@ def test_coded_parser_cache_labels_syntax_errors() -> None:
 
 
 def test_a_type_inherits_fields_from_a_plain_dataclass_in_order() -> None:
-    """`Event` takes its fields from app/storage/events.py `EventRow` (a plain dataclass)."""
+    """`Event` takes its fields from app/storage/events.py `EventRow` (a plain dataclass);
+    `strawberry.Private` keeps the hidden ones out of the schema."""
     core = graphql_core_schema(build_schema(load_settings()))
     names = list(core.type_map["Event"].fields)  # type: ignore[attr-defined]
-    camel = ["".join([w if i == 0 else w.title() for i, w in enumerate(c.split("_"))]) for c in COLUMNS]
+    camel = [
+        "".join([w if i == 0 else w.title() for i, w in enumerate(c.split("_"))]) for c in COLUMNS if c not in HIDDEN
+    ]
     assert names == ["id", *camel]
+    assert HIDDEN and not {c for c in HIDDEN if c.replace("_", "") in {n.lower() for n in names}}
     assert Event.from_row is not None

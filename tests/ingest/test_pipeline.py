@@ -571,7 +571,9 @@ async def test_shutdown_writes_everything_it_acknowledged(settings: Settings, mi
 # --- counters and drop log lines ------------------------------------------------------------------
 
 
-async def test_counters_and_one_log_line_per_drop(client: httpx.AsyncClient, module_log_lines: list[str]) -> None:
+async def test_counters_per_event_and_one_log_line_of_counts_per_request(
+    client: httpx.AsyncClient, module_log_lines: list[str]
+) -> None:
     metrics_before = (await client.get("/metrics")).text
     lines_before = len(module_log_lines)
     await track(client, event())
@@ -584,10 +586,10 @@ async def test_counters_and_one_log_line_per_drop(client: httpx.AsyncClient, mod
         ("signals_events_dropped_total", {"reason": "UNKNOWN_EVENT_TYPE"}),
     ]:
         assert metric(metrics_after, name, **labels) == metric(metrics_before, name, **labels) + 1, name
-    drops = [json.loads(line) for line in module_log_lines[lines_before:] if '"event dropped"' in line]
-    assert [(d["reason"], d["app"], d["event_type"]) for d in drops] == [
-        ("BOT", "admin-console", "click"),
-        ("UNKNOWN_EVENT_TYPE", "admin-console", "<unlisted>"),
+    drops = [json.loads(line) for line in module_log_lines[lines_before:] if '"events dropped"' in line]
+    assert [(d["dropped"], d["reasons"], d["apps"], d["event_types"]) for d in drops] == [
+        (1, {"BOT": 1}, ["admin-console"], ["click"]),
+        (1, {"UNKNOWN_EVENT_TYPE": 1}, ["admin-console"], ["<unlisted>"]),
     ]
 
 
@@ -692,7 +694,7 @@ async def test_zz_no_ip_ua_subject_or_email_in_any_column_or_log_line(
     finally:
         await conn.close()
     assert event_count > 0 and values, "the scan must see what this module stored"
-    assert any('"event dropped"' in line for line in module_log_lines), "the scan must see the drop log lines"
+    assert any('"events dropped"' in line for line in module_log_lines), "the scan must see the drop log lines"
     for where, texts in (("database", values), ("logs", module_log_lines)):
         for text in texts:
             assert not any(secret in text for secret in FORBIDDEN_STRINGS), f"{where}: {text[:200]}"

@@ -10,6 +10,7 @@ import uuid
 import asyncpg
 
 from app.ingest.writer import EventRow, GroupCommitWriter, Stored, WriteUnavailable
+from app.privacy.hashing import caller_event_key
 from app.storage.database import asyncpg_dsn
 from testkit.settings import make_settings
 
@@ -18,7 +19,8 @@ def row(client_event_id: str, app_name: str = "admin-console") -> EventRow:
     return EventRow(
         created_at=dt.datetime.now(dt.UTC), app_name=app_name, event_type="click", route=None, entity_type=None,
         entity_id=None, user_hash="0" * 64, session_id=None, device_type="desktop", browser_family="Chrome",
-        os_family="Windows", client_event_id=client_event_id, description='{"a":1}',
+        os_family="Windows", client_event_id=client_event_id, dedup_key=caller_event_key("caller", client_event_id),
+        description='{"a":1}',
     )  # fmt: skip
 
 

@@ -89,6 +89,7 @@ def test_rotation_changes_new_hashes_with_no_failed_request(fresh_db: str, tmp_p
             "SIGNALS_SALT_SECRET_FILE": str(path),
             "SIGNALS_SALT_SECRET_POLL_SECONDS": "0.2",
             "SIGNALS_RATE_LIMIT": "100000/minute",
+            "SIGNALS_ANONYMOUS_RATE_LIMIT": "100000/minute",
             "SIGNALS_DATA_DIR": data_dir(tmp_path),
         },
         port,

@@ -1,8 +1,10 @@
 // Drives the tracker demo page (/demo/) in headless Chromium and prints what happened, as JSON.
 //
 //   node tests/e2e/browser/demo.mjs click    <base> <token> [--app=A]        two clicks, each answered by the API
-//   node tests/e2e/browser/demo.mjs dead     <base> <token> --dead=PORT      API down: page keeps working;
+//   node tests/e2e/browser/demo.mjs dead     <base> <token>                  API down: page keeps working;
 //                                                                            then the same tab recovers
+//   node tests/e2e/browser/demo.mjs elsewhere <base> <token> --other=URL     ?endpoint= on another origin is
+//                                                                            ignored: nothing leaves the origin
 //   node tests/e2e/browser/demo.mjs pagehide <base> <token>                  click, leave at once: unload flush
 //   node tests/e2e/browser/demo.mjs optout   <base> <token>                  opted out: nothing is queued or sent
 //   node tests/e2e/browser/demo.mjs burst    <base> <token> --clicks=N       N quick clicks in one batch; waits
@@ -72,8 +74,13 @@ async function clickScenario() {
 async function deadScenario() {
   const b = await openBrowser();
   try {
-    const dead = `http://127.0.0.1:${options.dead}/graphql`;
-    await open(b.page, demoUrl({ endpoint: dead, flushMs: "50", retryMs: "100", attempts: "50" }));
+    // The demo talks to its own origin only, which serves this page, so it cannot be taken
+    // down for real: while `down`, Chromium fails every /graphql request at the network
+    // layer instead, exactly as for a refused connection (fetch rejects with a network error).
+    let down = false;
+    await b.page.route("**/graphql", (route) => (down ? route.abort("connectionrefused") : route.continue()));
+    await open(b.page, demoUrl({ flushMs: "50", retryMs: "100", attempts: "50" }));
+    down = true;
     const clientEventId = await click(b.page, "export");
     // The page's own handler ran although the API is unreachable...
     const clicksRightAway = await b.page.evaluate(() => Number(document.getElementById("clicks").textContent));
@@ -84,11 +91,31 @@ async function deadScenario() {
     const errorsWhileDown = [...b.errors];
     if (options.shots) await b.page.screenshot({ path: path.join(options.shots, "demo-api-down.png"), fullPage: true });
 
-    // Same tab, API back (the page's default endpoint): the kept events go out with their ids.
-    await open(b.page, demoUrl({ flushMs: "50" }, false));
+    // API back: the tracker's own retries deliver the kept events, with their original ids,
+    // and the next page of the same tab finds nothing left to send. (Chromium sends an
+    // unloading page's keepalive request past the interception, so the API comes back before
+    // the page is left rather than after.)
+    down = false;
     const result = await answered(b.page, clientEventId);
+    await b.page.waitForFunction(() => !sessionStorage.getItem("signals.queue"), null, { timeout: TIMEOUT });
+    await open(b.page, demoUrl({ flushMs: "50" }, false));
     const afterRecovery = await pageFacts(b.page);
     emit({ clientEventId, clicksRightAway, whileDown, errorsWhileDown, result, afterRecovery, errors: b.errors });
+  } finally {
+    await b.close();
+  }
+}
+
+async function elsewhereScenario() {
+  const b = await openBrowser();
+  try {
+    const origins = new Set();
+    b.page.on("request", (request) => origins.add(new URL(request.url()).origin));
+    await open(b.page, demoUrl({ endpoint: options.other, flushMs: "50" }));
+    const clientEventId = await click(b.page, "export");
+    const result = await answered(b.page, clientEventId);
+    const endpoint = await b.page.evaluate(() => document.getElementById("endpoint").textContent);
+    emit({ clientEventId, result, endpoint, origins: [...origins], errors: b.errors });
   } finally {
     await b.close();
   }
@@ -142,7 +169,10 @@ async function burstScenario() {
 }
 
 main(async () => {
-  const scenarios = { click: clickScenario, dead: deadScenario, pagehide: pagehideScenario, optout: optoutScenario, burst: burstScenario };
+  const scenarios = {
+    click: clickScenario, dead: deadScenario, elsewhere: elsewhereScenario, pagehide: pagehideScenario,
+    optout: optoutScenario, burst: burstScenario,
+  };
   if (!scenarios[scenario] || !base || !token) throw new Error(`usage: demo.mjs ${Object.keys(scenarios).join("|")} <base-url> <token> [--options]`);
   await scenarios[scenario]();
 });

@@ -1,5 +1,5 @@
 // Hive Gateway configuration for the end-to-end test (tests/e2e/test_federation.py).
-// The gateway verifies the caller's HS256 JWT, forwards its payload to the subgraph in
+// The gateway verifies the caller's HS256 JWT, forwards the token itself to the subgraph in
 // extensions.jwt, and signs each subgraph request (extensions["hmac-signature"]).
 // Everything comes from the environment the test sets.
 import { createInlineSigningKeyProvider, defineConfig, extractFromHeader } from "@graphql-hive/gateway";
@@ -9,7 +9,7 @@ export const gatewayConfig = defineConfig({
   jwt: {
     signingKeyProviders: [createInlineSigningKeyProvider(process.env.SIGNALS_E2E_JWT_SECRET)],
     tokenLookupLocations: [extractFromHeader({ name: "authorization", prefix: "Bearer" })],
-    forward: { payload: true, token: false, extensionsFieldName: "jwt" },
+    forward: { payload: false, token: true, extensionsFieldName: "jwt" },
     reject: { missingToken: false, invalidToken: true },
   },
   hmacSignature: { secret: process.env.SIGNALS_E2E_HMAC_SECRET },
