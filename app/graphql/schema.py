@@ -11,7 +11,7 @@ from strawberry.types import ExecutionContext, Info
 
 from app.config import Settings
 from app.graphql.context import Context
-from app.graphql.errors import graphql_error, log_error
+from app.graphql.errors import graphql_error, label_errors, log_error
 from app.graphql.events import Event, load_event
 from app.graphql.extensions import schema_extensions
 from app.graphql.ingest import IngestMutation
@@ -43,8 +43,16 @@ class SignalsSchema(strawberry.federation.Schema):
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """Log each error by class and code (app/graphql/errors.py), instead of Strawberry's
-        default, which logs its message (the caller's input) and a traceback for every error."""
+        default, which logs its message (the caller's input) and a traceback for every error.
+        Strawberry calls this before the extensions see the errors, so the variable errors
+        graphql-core reports (no path, no code) get their code, BAD_USER_INPUT, here."""
         operation = execution_context.operation_name if execution_context is not None else None
+        graphql_cores = (
+            e
+            for e in errors
+            if e.path is None and (e.original_error is None or isinstance(e.original_error, GraphQLError))
+        )
+        label_errors(graphql_cores, "BAD_USER_INPUT")
         for error in errors:
             log_error(error, operation)
 

@@ -3,6 +3,7 @@ over real HTTP: honoured with a valid signature, ignored without one."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import random
@@ -20,6 +21,7 @@ from app.config import PROJECT_ROOT
 from testkit.http import asgi_client
 from testkit.seed import event_row, insert_rows
 from testkit.settings import make_settings
+from testkit.tokens import token
 
 SECRET = "gateway-hmac-secret-" + "Zq8r" * 8
 SIGNER = PROJECT_ROOT / "tests" / "auth" / "hmac_sign.mjs"
@@ -140,3 +142,86 @@ async def test_forwarded_claims_ignored_when_no_gateway_secret_is_configured(
         extensions = {"jwt": forwarded(["admin"]), "hmac-signature": sign(SECRET.encode(), EVENTS, variables)}
         body = await post(client, EVENTS, variables, extensions)
         assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+# --- what a signed request is trusted for (SIGNALS_GATEWAY_TRUST) ---------------------------------
+
+
+def signed(query: str, variables: dict[str, Any], jwt: dict[str, Any]) -> dict[str, Any]:
+    return {"jwt": jwt, "hmac-signature": sign(SECRET.encode(), query, variables)}
+
+
+def codes(body: dict[str, Any]) -> list[str | None]:
+    return [(error.get("extensions") or {}).get("code") for error in body.get("errors", [])]
+
+
+async def test_forwarded_claims_obey_the_bearer_rules(migrated_db: str, tmp_path: Path, admin_app: str) -> None:
+    """In payload mode: exp required, and iss/aud checked when configured, like a bearer token."""
+    settings = make_settings(
+        migrated_db, tmp_path, gateway_hmac_secret=SECRET, gateway_trust="payload",
+        jwt_issuer="https://idp.example.test", jwt_audience="signals",
+    )  # fmt: skip
+    variables = {"app": admin_app}
+    now = int(time.time())
+    good = {"sub": "gw-1", "roles": ["admin"], "exp": now + 300, "iss": "https://idp.example.test", "aud": "signals"}
+    async with asgi_client(settings) as client:
+        honoured = await post(client, EVENTS, variables, signed(EVENTS, variables, {"payload": good}))
+        assert honoured["data"]["events"]["edges"] == [{"node": {"appName": admin_app}}]
+        for claims in (
+            {k: v for k, v in good.items() if k != "exp"},  # no exp: would be valid forever
+            {**good, "exp": "tomorrow"},
+            {**good, "iss": "https://elsewhere.example.test"},
+            {**good, "aud": ["someone-else"]},
+            {**good, "nbf": now + 3600},
+        ):
+            body = await post(client, EVENTS, variables, signed(EVENTS, variables, {"payload": claims}))
+            assert codes(body) == ["UNAUTHENTICATED"], claims
+
+
+async def test_in_token_mode_the_forwarded_token_decides_who_calls(
+    migrated_db: str, tmp_path: Path, admin_app: str
+) -> None:
+    settings = make_settings(migrated_db, tmp_path, gateway_hmac_secret=SECRET)  # token: the default
+    variables = {"app": admin_app}
+    member = {"value": token(roles=["member"], subject="gw-member"), "prefix": "Bearer"}
+    admin_claims = {"sub": "gw-member", "roles": ["admin"], "exp": int(time.time()) + 300}
+    async with asgi_client(settings) as client:
+        admin = {"value": token(roles=["admin"], subject="gw-admin"), "prefix": "Bearer"}
+        body = await post(client, EVENTS, variables, signed(EVENTS, variables, {"token": admin}))
+        assert body["data"]["events"]["edges"] == [{"node": {"appName": admin_app}}]
+        # the same signed request with admin claims beside a member's token: the token wins
+        replayed = signed(EVENTS, variables, {"token": member, "payload": admin_claims})
+        assert codes(await post(client, EVENTS, variables, replayed)) == ["FORBIDDEN"]
+        # claims alone are not enough in token mode, and a token the IdP did not sign is refused
+        only_claims = signed(EVENTS, variables, {"payload": admin_claims})
+        assert codes(await post(client, EVENTS, variables, only_claims)) == ["UNAUTHENTICATED"]
+        forged = {"value": token(roles=["admin"], secret="not-the-idp-secret-" + "m" * 20), "prefix": "Bearer"}
+        assert codes(await post(client, EVENTS, variables, signed(EVENTS, variables, {"token": forged}))) == [
+            "UNAUTHENTICATED"
+        ]
+
+
+HOSTILE_VARIABLES: list[Any] = [10**400, -(10**400), 2**64, 1e308, "\ud800", {"a": [[[[[[[[1]]]]]]]]}, None, True]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VARIABLES, ids=lambda v: type(v).__name__)
+async def test_every_answer_on_the_gateway_path_is_coded(migrated_db: str, tmp_path: Path, value: Any) -> None:
+    """Signed requests whose variables hold what JSON allows and JavaScript or PostgreSQL do
+    not: the answer is data or coded errors, never an internal error's text."""
+    settings = make_settings(migrated_db, tmp_path, gateway_hmac_secret=SECRET, gateway_trust="payload")
+    query = "mutation($x: TrackEventInput!) { trackEvent(input: $x) { status reason } }"
+    variables = {"x": {"appName": "admin-console", "eventType": "click", "description": {"v": value}}}
+    claims = {"sub": "gw-1", "roles": ["member"], "exp": int(time.time()) + 300}
+    async with asgi_client(settings) as client:
+        extensions = {"jwt": {"payload": claims}, "hmac-signature": "AAAA"}
+        # content no gateway could have signed (a lone surrogate) goes with a bad signature
+        with contextlib.suppress(ValueError, UnicodeEncodeError):
+            extensions = signed(query, variables, {"payload": claims})
+        response = await client.post(
+            "/graphql", content=json.dumps({"query": query, "variables": variables, "extensions": extensions})
+            .encode("utf-8", "surrogatepass"), headers={"content-type": "application/json"},
+        )  # fmt: skip
+        body = response.json()
+    assert response.status_code in (200, 400), response.text
+    assert all(codes(body)), body
+    assert "data" in body or body.get("errors")

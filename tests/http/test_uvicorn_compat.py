@@ -118,3 +118,21 @@ async def test_headers_not_finished_in_time_get_408() -> None:
         answer = await exchange(port, b"GET / HTTP/1.1\r\nhost: x\r\n")  # never finishes its headers
     assert answer.startswith(b"HTTP/1.1 408")
     assert json.loads(answer.partition(b"\r\n\r\n")[2])["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
+
+
+@pytest.mark.parametrize("size", [40_000, 100_000])
+async def test_headers_past_the_limit_in_one_write_get_431(size: int) -> None:
+    """Complete headers that arrive in one read are held to the limit too (the parser would
+    have finished them before a count taken after it)."""
+    async with serving(max_header_bytes=32_768) as (port, _):
+        head = b"GET / HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * size + b"\r\nconnection: close\r\n\r\n"
+        answer = await exchange(port, head)
+    assert answer.startswith(b"HTTP/1.1 431")
+
+
+async def test_a_body_does_not_count_towards_the_header_limit() -> None:
+    async with serving(max_header_bytes=4096) as (port, _):
+        body = b"x" * 20_000
+        request = b"POST / HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
+        answer = await exchange(port, request + body)  # one write: the body follows the headers at once
+    assert answer.startswith(b"HTTP/1.1 200")
