@@ -12,13 +12,14 @@ whose ECMAScript number formatting also matches what JavaScript prints. The `rfc
 package produces it. The subgraph recomputes S from the request's own `query` and
 `variables` and compares in constant time.
 
-The gateway's `jwt.forward` option puts the verified token's claims in
-`extensions.jwt = {"payload": {...}, "token"?: {...}}`. They are honoured only when the
-signature verifies: anyone can put anything in `extensions`.
+The gateway's `jwt.forward` option puts the verified token's claims and/or the token itself
+in `extensions.jwt = {"payload"?: {...}, "token"?: {"value": "<jwt>", "prefix": "Bearer"}}`.
+They are looked at only when the signature verifies: anyone can put anything in `extensions`.
 
-Note what the signature covers: the operation and its variables, not the extensions. It
-proves the gateway sent this operation, so the subgraph must be reachable by the gateway
-only (network policy), or a captured signed request could be replayed with other claims.
+The signature covers the operation and its variables, not the extensions: it proves the
+gateway sent this operation, not who the caller is. app/auth/authenticate.py therefore takes
+the caller from the forwarded *token*, verified like a bearer token, unless the operator
+chose to trust forwarded claims (SIGNALS_GATEWAY_TRUST=payload).
 """
 
 from __future__ import annotations
