@@ -58,7 +58,7 @@ def filter_spec(event_filter: EventFilter | None) -> queries.EventFilterSpec:
     return event_filter.spec() if event_filter is not None else queries.EventFilterSpec()
 
 
-@strawberry.type
+@strawberry.federation.type(shareable=True, description="Relay page info, shareable: other subgraphs define it too.")
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None

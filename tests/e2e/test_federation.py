@@ -220,6 +220,36 @@ def test_sdl_composes_with_another_subgraph(client_sdl: str) -> None:
     assert broken["errors"] and broken["supergraphSdl"] is None
 
 
+RELAY_SUBGRAPH = """
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key", "@shareable"])
+
+type PageInfo @shareable {
+  hasNextPage: Boolean!
+  endCursor: String
+}
+
+type NoteConnection {
+  pageInfo: PageInfo!
+}
+
+type Query {
+  notes(first: Int = 10): NoteConnection!
+}
+"""
+
+
+def test_sdl_composes_with_a_subgraph_that_has_its_own_relay_page_info(client_sdl: str) -> None:
+    """A federated monorepo nearly always has another `PageInfo`: both must be shareable."""
+    ok = compose(
+        [
+            {"name": "signals", "url": "http://127.0.0.1:1/graphql", "sdl": client_sdl},
+            {"name": "notes", "url": "http://127.0.0.1:3/graphql", "sdl": RELAY_SUBGRAPH},
+        ]
+    )
+    assert ok["errors"] == [], ok["errors"]
+    assert "notes(" in ok["supergraphSdl"] and "events(" in ok["supergraphSdl"]
+
+
 @pytest.fixture
 async def client_sdl(client: httpx.AsyncClient) -> str:
     response = await client.post("/graphql", json={"query": "{ _service { sdl } }"})
