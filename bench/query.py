@@ -41,6 +41,7 @@ from app.read import queries, rollup
 from app.storage.database import EmbeddedPostgres, asyncpg_dsn, create_engine
 from app.storage.migrations import migrate
 from testkit.database import create_database, drop_database
+from testkit.seed import COLUMNS as SEEDED_COLUMNS
 
 APPS = {"admin-console": 55, "billing-admin": 25, "support-desk": 15, "ops-tools": 5}
 EVENT_TYPES = {"view": 50, "click": 30, "search": 10, "export": 5, "login": 5}
@@ -49,21 +50,7 @@ DEVICES = {"desktop": 80, "mobile": 15, "tablet": 5}
 BROWSERS = {"Chrome": 60, "Firefox": 20, "Edge": 12, "Safari": 8}
 OSES = {"Windows": 55, "Mac OS X": 25, "Linux": 15, "iOS": 5}
 PEOPLE = 4_000
-COLUMNS = [
-    "id",
-    "created_at",
-    "app_name",
-    "event_type",
-    "route",
-    "entity_type",
-    "entity_id",
-    "user_hash",
-    "session_id",
-    "device_type",
-    "browser_family",
-    "os_family",
-    "client_event_id",
-]
+COLUMNS = list(SEEDED_COLUMNS)  # what a seeded row fills (testkit/seed.py)
 
 
 def zipf_weights(n: int, s: float = 1.1) -> list[float]:
@@ -242,7 +229,7 @@ async def measure(url: str, gen: Generator, runs: int) -> None:
             def stats(
                 spec: queries.EventFilterSpec, users: bool, parallelism: int, events_only: bool = False
             ) -> Callable[[int], Awaitable[Any]]:
-                request = queries.StatsRequest(spec, interval="DAY", users=users)
+                request = queries.StatsRequest(spec, unit=queries.BucketUnit.DAY, users=users)
 
                 async def run(_: int) -> None:  # what the eventStats `buckets` resolver runs
                     if events_only:  # the path without daily_app_users, for comparison
