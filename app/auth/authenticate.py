@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from app.auth.gateway import JWT_EXTENSION, ForwardedJwt, forwarded_jwt
 from app.auth.tokens import (
@@ -34,7 +34,6 @@ from app.logs import exception_summary, get_logger
 
 log = get_logger("signals.auth")
 
-AuthSource = Literal["bearer", "gateway"]
 NO_CREDENTIALS = "authentication required: send Authorization: Bearer <JWT>"
 
 
@@ -44,7 +43,6 @@ class AuthOutcome:
 
     principal: Principal | None = None
     problem: str | None = None
-    source: AuthSource | None = None
 
     @property
     def refusal(self) -> str:
@@ -79,10 +77,8 @@ class Authenticator:
     ) -> AuthOutcome:
         try:
             forwarded = forwarded_jwt(self._gateway_secret, query, variables, extensions)
-            source: AuthSource
             if forwarded is not None:
                 claims = await self._forwarded_claims(forwarded)
-                source = "gateway"
             else:
                 if extensions and JWT_EXTENSION in extensions:
                     log.info("forwarded JWT ignored: no valid gateway signature")
@@ -90,14 +86,13 @@ class Authenticator:
                 if token is None:
                     return ANONYMOUS
                 claims = await self._verified(token)
-                source = "bearer"
             principal = principal_from_claims(claims, self.settings, self.subject_key)
         except AuthError as exc:
             return AuthOutcome(problem=str(exc))
         except Exception as exc:  # noqa: BLE001 - a fault here must be a coded refusal, not an unmasked error
             log.error("authentication failed unexpectedly", error=exception_summary(exc))
             return AuthOutcome(problem="authentication failed unexpectedly; it has been logged")
-        return AuthOutcome(principal=principal, source=source)
+        return AuthOutcome(principal=principal)
 
     async def _verified(self, token: str) -> dict[str, Any]:
         if not self.verifier.configured:

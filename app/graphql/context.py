@@ -36,10 +36,8 @@ class AnonymousLimit:
         self.key = key
         self.limit = settings.anonymous_rate_limit
 
-    async def allow(self, request: HTTPConnection) -> bool:
-        peer = request.client.host if request.client else None
-        forwarded = request.headers.getlist("x-forwarded-for") if self.resolver.trusts_peer(peer) else []
-        address = self.resolver.client_ip(peer, forwarded)
+    async def allow(self, request: RequestFacts) -> bool:
+        address = self.resolver.client_ip(request.peer, request.forwarded_for)
         return await self.limiter.allow(hmac.new(self.key, address.encode(), hashlib.sha256).hexdigest()[:32], 1) > 0
 
 
@@ -104,7 +102,7 @@ class Context:
     ) -> None:
         authorization = self.request.headers.get("authorization")
         self.auth = await self.services.authenticator.authenticate(authorization, query, variables, extensions)
-        if self.auth.principal is None and not await self.services.anonymous_limit.allow(self.request):
+        if self.auth.principal is None and not await self.services.anonymous_limit.allow(self.facts):
             raise graphql_error(
                 f"too many requests without valid credentials from this address (at most "
                 f"{self.services.anonymous_limit.limit}); retry later, or send Authorization: Bearer <JWT>",

@@ -213,13 +213,9 @@ async def drop_bots(ingest: Ingest, batch: Batch) -> None:
 
 async def resolve_client_ip(ingest: Ingest, batch: Batch) -> None:
     request, resolver = batch.request, ingest.client_ip
-    peer = request.peer
-    if resolver.trusts_peer(peer):
-        batch.ip = resolver.client_ip(peer, request.forwarded_for)
-        batch.host = resolver.host(peer, request.host, request.forwarded_host)
-    else:  # forwarded headers are not even read
-        batch.ip = resolver.client_ip(peer, ())
-        batch.host = resolver.host(peer, request.host, ())
+    # the resolver believes the forwarded headers only from a trusted peer
+    batch.ip = resolver.client_ip(request.peer, request.forwarded_for)
+    batch.host = resolver.host(request.peer, request.host, request.forwarded_host)
 
 
 async def hash_user(ingest: Ingest, batch: Batch) -> None:

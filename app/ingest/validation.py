@@ -169,9 +169,10 @@ class EventValidator:
         problem = self._named("entityType", entity_type, self.entity_types, "UNKNOWN_ENTITY_TYPE")
         if problem is not None or entity_id is None:
             return problem
-        if not is_utf8(entity_id) or has_hidden_characters(entity_id) or has_hidden_characters(revealed(entity_id)):
+        shown = revealed(entity_id) if is_utf8(entity_id) else entity_id
+        if not is_utf8(entity_id) or has_hidden_characters(entity_id) or has_hidden_characters(shown):
             return Problem("INVALID_ENTITY", "entityId contains control, invisible or direction-changing characters")
-        if EMAIL_SHAPED.search(revealed(entity_id)):
+        if EMAIL_SHAPED.search(shown):
             return Problem("INVALID_ENTITY", "entityId looks like an email address; personal data is not accepted")
         pattern = self.entity_id_patterns.get(entity_type, DEFAULT_ENTITY_ID)
         if not pattern.fullmatch(entity_id):
