@@ -4,12 +4,14 @@ process's peak memory."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -75,3 +77,13 @@ class PeakRss(threading.Thread):
     def stop(self) -> None:
         self._stop_sampling.set()
         self.join(timeout=2)
+
+
+def node_json(script: Path, payload: object, *, timeout: float = 60) -> Any:
+    """Run `node script` with `payload` as JSON on stdin; its stdout, parsed as JSON."""
+    result = subprocess.run(
+        ["node", str(script)], input=json.dumps(payload), capture_output=True, text=True, timeout=timeout,
+        cwd=PROJECT_ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

@@ -93,3 +93,21 @@ async def insert_events(url: str, rows: Iterable[Row]) -> None:
         )
     finally:
         await conn.close()
+
+
+EXPIRED_ROWS = (
+    "INSERT INTO events (created_at, app_name, event_type, user_hash, device_type, browser_family, os_family, "
+    "client_event_id) "
+    "SELECT now() - interval '200 days' - g * interval '1 minute', 'admin-console', 'click', "
+    "md5(g::text) || md5(g::text), "
+    "'desktop', 'Firefox', 'Linux', 'old-' || g FROM generate_series(1, $1) AS g"
+)
+
+
+async def insert_expired(url: str, count: int) -> None:
+    """`count` events 200 days old (past the default retention), one a minute back from then."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(EXPIRED_ROWS, count)
+    finally:
+        await conn.close()

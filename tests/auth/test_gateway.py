@@ -7,7 +7,6 @@ import contextlib
 import datetime as dt
 import json
 import random
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 from app.auth.gateway import sign, signature_is_valid, signed_content
 from app.config import PROJECT_ROOT
 from testkit.http import asgi_client
+from testkit.processes import node_json
 from testkit.seed import event_row, insert_rows
 from testkit.settings import make_settings
 from testkit.tokens import token
@@ -32,16 +32,8 @@ def npm_sign(secret: str, requests: list[dict[str, Any]]) -> list[dict[str, Any]
     """Signatures made by @graphql-mesh/hmac-upstream-signature 2.1.0 itself (node)."""
     if not (PROJECT_ROOT / "node_modules" / "@graphql-mesh" / "hmac-upstream-signature").is_dir():
         pytest.fail("npm packages missing: run `make node`")
-    result = subprocess.run(
-        ["node", str(SIGNER)],
-        input=json.dumps({"secret": secret, "requests": requests}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=PROJECT_ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    signed: list[dict[str, Any]] = node_json(SIGNER, {"secret": secret, "requests": requests})
+    return signed
 
 
 def random_json(rng: random.Random, depth: int = 0) -> Any:

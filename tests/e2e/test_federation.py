@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import httpx
 import pytest
 
 from app.config import PROJECT_ROOT
-from testkit.processes import clean_env, free_port
+from testkit.processes import clean_env, free_port, node_json
 from testkit.seed import event_row, insert_rows
 from testkit.servers import RecordingProxy
 from testkit.settings import TEST_JWT_SECRET, TEST_SALT_SECRET
@@ -57,16 +56,8 @@ type Query {
 def compose(subgraphs: list[dict[str, str]]) -> dict[str, Any]:
     if not GATEWAY.exists():
         pytest.fail("npm packages missing: run `make node`")
-    result = subprocess.run(
-        ["node", str(JS / "compose.mjs")],
-        input=json.dumps(subgraphs),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=PROJECT_ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    composed: dict[str, Any] = node_json(JS / "compose.mjs", subgraphs)
+    return composed
 
 
 def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:

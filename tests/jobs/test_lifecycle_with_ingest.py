@@ -11,16 +11,15 @@ import threading
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 
 from app.cli.ops import write_secret_file
 from app.cli.serve import create_app
 from app.config import generate_secret
-from app.storage.database import asyncpg_dsn
 from jobs.retention import run_retention
 from testkit.database import fetch
 from testkit.processes import data_dir, free_port
+from testkit.seed import insert_expired
 from testkit.servers import Served
 from testkit.settings import TEST_JWT_SECRET, make_settings
 from testkit.tokens import token
@@ -40,15 +39,7 @@ def track_input(n: int) -> dict:
 
 
 async def test_track_event_keeps_succeeding_during_retention(fresh_db: str, tmp_path: Path) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(fresh_db))
-    await conn.execute(
-        "INSERT INTO events (created_at, app_name, event_type, user_hash, device_type, browser_family, os_family, "
-        "client_event_id) "
-        "SELECT now() - interval '200 days' - g * interval '1 minute', 'admin-console', 'click', "
-        "md5(g::text) || md5(g::text), "
-        "'desktop', 'Firefox', 'Linux', 'old-' || g FROM generate_series(1, 20000) AS g"
-    )
-    await conn.close()
+    await insert_expired(fresh_db, 20_000)
     app = create_app(make_settings(fresh_db, tmp_path))
     results: list[dict] = []
     done = asyncio.Event()

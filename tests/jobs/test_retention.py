@@ -17,7 +17,7 @@ from jobs.locking import RETENTION_LOCK_KEY
 from jobs.retention import run_retention
 from testkit.database import create_database, drop_database, fetch
 from testkit.processes import data_dir, signals
-from testkit.seed import Row, insert_events
+from testkit.seed import Row, insert_events, insert_expired
 
 
 async def spread_over_400_days(url: str) -> dict[str, dt.datetime]:
@@ -82,16 +82,7 @@ async def test_retention_days_setting_and_plain_summary(fresh_db: str, tmp_path:
 
 async def test_concurrent_writes_succeed_during_retention(fresh_db: str) -> None:
     expired = 50_000
-    conn = await asyncpg.connect(asyncpg_dsn(fresh_db))
-    await conn.execute(
-        "INSERT INTO events (created_at, app_name, event_type, user_hash, device_type, browser_family, os_family, "
-        "client_event_id) "
-        "SELECT now() - interval '200 days' - g * interval '1 minute', 'admin-console', 'click', "
-        "md5(g::text) || md5(g::text), "
-        "'desktop', 'Firefox', 'Linux', 'old-' || g FROM generate_series(1, $1) AS g",
-        expired,
-    )
-    await conn.close()
+    await insert_expired(fresh_db, expired)
 
     done = asyncio.Event()
     written: list[float] = []
