@@ -7,9 +7,13 @@
   client. A peer outside them is the client, whatever headers it sent.
 - a hop count N: N proxies stand in front of the service (0: none); the client is the N-th address
   from the right of `X-Forwarded-For`. Fewer entries than that means the request did not come
-  through those proxies, and the peer is the client. With CIDRs as well, the peer must be
-  inside them.
+  through those proxies: `client_ip` gives the peer, and `names_client` says the client is
+  unknown. With CIDRs as well, the peer must be inside them.
 - nothing configured: the peer is the client and forwarded headers are ignored.
+
+A request that came from a trusted proxy without naming its client (`names_client` False)
+would hash the proxy: the ingest pipeline drops it as NO_CLIENT_IDENTITY rather than count
+everyone behind that proxy as one person.
 
 The host in the user hash is the admin app's host as this service saw it: the `Host`
 header, or, from a trusted peer, the right-most `X-Forwarded-Host` (the value the nearest
@@ -91,6 +95,17 @@ class ClientIpResolver:
             if not self._in_networks(address):
                 break
         return client
+
+    def names_client(self, peer: str | None, forwarded_for: Sequence[str]) -> bool:
+        """False when a trusted proxy sent the request but `X-Forwarded-For` does not reach past
+        the trusted proxies (absent, too short for the hop count, or ending in a trusted
+        address): the address found would be a proxy's, the same for every user behind it."""
+        if not self.trusts_peer(peer):
+            return True  # a direct caller: the peer is the client
+        if self.hops is not None and len(header_entries(forwarded_for)) < self.hops:
+            return False
+        client = parse_ip(self.client_ip(peer, forwarded_for))
+        return client is not None and not self._in_networks(client)
 
     def host(self, peer: str | None, host_header: str | None, forwarded_host: Sequence[str]) -> str:
         value = host_header or ""

@@ -5,16 +5,18 @@ that are still live and may drop some (or all) of them with a named reason; a dr
 event is never stored and is counted by reason; each request's drops make one log line of
 counts, without personal data.
 
-    authenticate          any signed-in caller (else `Refused`, code UNAUTHENTICATED)
-    rate_limit            per caller, SIGNALS_RATE_LIMIT              RATE_LIMITED
-    validate_allowlists   apps / event types / entity types, entity id format, fields
-                          UNKNOWN_APP, UNKNOWN_EVENT_TYPE, UNKNOWN_ENTITY_TYPE, INVALID_ENTITY, INVALID_INPUT
-    validate_description  JSON object, <= 2 KiB, no PII keys       DESCRIPTION_TOO_LARGE, PII_KEY, INVALID_INPUT
-    parse_user_agent      browser, major version, OS, device class
-    drop_bots             crawlers, scripts, no User-Agent            BOT
-    resolve_client_ip     peer, or X-Forwarded-For from trusted proxies
-    hash_user             daily salt + HMAC of host, IP and normalised UA
-    write                 group commit; DUPLICATE for a known clientEventId    UNAVAILABLE
+    authenticate             any signed-in caller (else `Refused`, code UNAUTHENTICATED)
+    rate_limit               per caller, SIGNALS_RATE_LIMIT              RATE_LIMITED
+    validate_allowlists      apps / event types / entity types, entity id format, fields
+                             UNKNOWN_APP, UNKNOWN_EVENT_TYPE, UNKNOWN_ENTITY_TYPE, INVALID_ENTITY, INVALID_INPUT
+    validate_description     JSON object, <= 2 KiB, no PII keys       DESCRIPTION_TOO_LARGE, PII_KEY, INVALID_INPUT
+    parse_user_agent         browser, major version, OS, device class
+    require_client_identity  from a trusted proxy: the client's address and UA are forwarded
+                             NO_CLIENT_IDENTITY
+    drop_bots                crawlers, scripts, no User-Agent            BOT
+    resolve_client_ip        peer, or X-Forwarded-For from trusted proxies
+    hash_user                daily salt + HMAC of host, IP and normalised UA
+    write                    group commit; DUPLICATE for a known clientEventId    UNAVAILABLE
 
 The steps see the request only as `RequestFacts` (app/ingest/request.py), plain values the
 edge copied out of the transport. The request's host, IP and User-Agent string live only in
@@ -36,6 +38,7 @@ from prometheus_client import Counter
 
 from app.config import Settings
 from app.ingest.client_ip import ClientIpResolver
+from app.ingest.identity import advice, missing_client_identity
 from app.ingest.ratelimit import RateLimiter
 from app.ingest.request import RequestFacts
 from app.ingest.useragents import ClientAgent, UserAgentInspector
@@ -68,6 +71,7 @@ class DropReason(enum.Enum):
     INVALID_INPUT = "INVALID_INPUT"
     DESCRIPTION_TOO_LARGE = "DESCRIPTION_TOO_LARGE"
     PII_KEY = "PII_KEY"
+    NO_CLIENT_IDENTITY = "NO_CLIENT_IDENTITY"
     UNAVAILABLE = "UNAVAILABLE"
 
 
@@ -206,6 +210,15 @@ async def parse_user_agent(ingest: Ingest, batch: Batch) -> None:
     batch.agent = ingest.agents.parse(batch.user_agent)
 
 
+async def require_client_identity(ingest: Ingest, batch: Batch) -> None:
+    missing = missing_client_identity(ingest.client_ip, batch.request)
+    if missing is not None:
+        if missing not in ingest.identity_warned:  # once per process and header, not per request
+            ingest.identity_warned.add(missing)
+            log.warning("events dropped: client identity not forwarded", header=missing, fix=advice(missing))
+        batch.drop_all(DropReason.NO_CLIENT_IDENTITY, f"{advice(missing)}. Nothing was recorded.")
+
+
 async def drop_bots(ingest: Ingest, batch: Batch) -> None:
     if ingest.agents.is_bot(batch.user_agent):
         batch.drop_all(DropReason.BOT, "automated clients (crawlers, scripts, no User-Agent) are not recorded")
@@ -263,6 +276,7 @@ PIPELINE: tuple[Step, ...] = (
     validate_allowlists,
     validate_description,
     parse_user_agent,
+    require_client_identity,
     drop_bots,
     resolve_client_ip,
     hash_user,
@@ -290,6 +304,7 @@ class Ingest:
         self.validator = EventValidator(settings)
         self.agents = UserAgentInspector(settings.ua_cache_size)
         self.client_ip = ClientIpResolver(settings.trusted_proxies)
+        self.identity_warned: set[str] = set()
         self.limiter = RateLimiter(settings.rate_limit, settings.redis_url)
         self._counters: dict[tuple[Counter, str], Any] = {}
 

@@ -295,6 +295,50 @@ async def test_client_ip_and_host_come_from_trusted_proxies_only(
     assert row["user_hash"] == expected_hash(TEST_SALT_SECRET, today(), hashed_host, hashed_ip, CHROME)
 
 
+@pytest.mark.parametrize(
+    ("trusted", "peer", "headers", "missing"),
+    [
+        # a trusted proxy that appends nothing: its own address would be everybody's
+        (["10.0.0.0/8"], "10.1.2.3", {}, "X-Forwarded-For"),
+        # a chain of trusted proxies only: the client's address never got in
+        (["10.0.0.0/8"], "10.1.2.3", {"x-forwarded-for": "10.7.7.7, 10.9.9.9"}, "X-Forwarded-For"),
+        # a hop count the chain does not reach
+        (["2"], "10.1.2.3", {"x-forwarded-for": "198.51.100.23"}, "X-Forwarded-For"),
+        # the client's address, but the gateway's own HTTP client as the User-Agent
+        (["10.0.0.0/8"], "10.1.2.3", {"x-forwarded-for": "198.51.100.23", "user-agent": "node"}, "User-Agent"),
+        (["10.0.0.0/8"], "10.1.2.3", {"x-forwarded-for": "198.51.100.23", "user-agent": "undici/6.21.1"}, "User-Agent"),
+        (["10.0.0.0/8"], "10.1.2.3", {"x-forwarded-for": "198.51.100.23", "user-agent": "Go-http-client/1.1"},
+         "User-Agent"),
+        (["10.0.0.0/8"], "10.1.2.3", {"x-forwarded-for": "198.51.100.23", "user-agent": ""}, "User-Agent"),
+    ],
+)  # fmt: skip
+async def test_a_trusted_proxy_that_does_not_forward_the_client_is_dropped_not_counted_as_one_person(
+    settings: Settings, migrated_db: str, trusted: list[str], peer: str, headers: dict[str, str], missing: str
+) -> None:
+    given = [event(), event()]
+    request_headers = {**user_headers(), **headers}
+    with production_log_lines() as lines:
+        async with serve(settings.model_copy(update={"trusted_proxies": trusted}), peer=peer) as (_, http):
+            results = [await track(http, one, request_headers) for one in given]
+    for result in results:
+        assert result["status"] == "DROPPED" and result["reason"] == "NO_CLIENT_IDENTITY", result
+        assert missing in result["message"] and result["retryable"] is False
+    assert await rows(migrated_db, *(one["clientEventId"] for one in given)) == []
+    warnings = [json.loads(line) for line in lines if "client identity not forwarded" in line]
+    assert [(w["level"], w["header"]) for w in warnings] == [("warning", missing)]  # once, not per request
+    assert peer not in "".join(lines) and "198.51.100.23" not in "".join(lines)
+
+
+async def test_a_direct_caller_is_never_judged_as_a_proxy(settings: Settings, migrated_db: str) -> None:
+    """From a peer outside SIGNALS_TRUSTED_PROXIES the peer is the client: no forwarded headers needed."""
+    async with serve(settings.model_copy(update={"trusted_proxies": ["10.0.0.0/8"]}), peer=PEER) as (_, http):
+        given = event()
+        result = await track(http, given)
+    assert result["status"] == "ACCEPTED", result
+    [row] = await rows(migrated_db, given["clientEventId"])
+    assert row["user_hash"] == expected_hash(TEST_SALT_SECRET, today(), HOST, PEER, CHROME)
+
+
 # --- every drop reason, through HTTP, with nothing stored ------------------------------------
 
 
