@@ -94,7 +94,7 @@ class Served:
 
 class RecordingProxy:
     """An HTTP proxy on 127.0.0.1:<free port> that forwards every POST to `target` and keeps
-    its JSON body: what a gateway really sends upstream, to replay or inspect."""
+    its JSON body and headers: what a gateway really sends upstream, to replay or inspect."""
 
     def __init__(self, target: str) -> None:
         import http.server
@@ -103,12 +103,16 @@ class RecordingProxy:
 
         self.target = target
         self.bodies: list[dict[str, object]] = []
+        self.headers: list[dict[str, str]] = []  # lower-cased names, in the order of `bodies`
+        self.lock = threading.Lock()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                proxy.bodies.append(json.loads(raw))
+                with proxy.lock:  # one request's body and headers at the same index
+                    proxy.bodies.append(json.loads(raw))
+                    proxy.headers.append({k.lower(): v for k, v in self.headers.items()})
                 skip = {"host", "content-length", "connection", "transfer-encoding"}
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
                 answer = httpx.post(proxy.target, content=raw, headers=headers, timeout=30)

@@ -58,9 +58,16 @@ def filter_spec(event_filter: EventFilter | None) -> queries.EventFilterSpec:
     return event_filter.spec() if event_filter is not None else queries.EventFilterSpec()
 
 
-@strawberry.federation.type(shareable=True, description="Relay page info, shareable: other subgraphs define it too.")
+@strawberry.federation.type(
+    shareable=True,
+    description="Relay page info, all four fields of the Relay spec and shareable: other subgraphs define it too.",
+)
 class PageInfo:
     has_next_page: bool
+    has_previous_page: bool = strawberry.field(
+        description="Paging forward with `after`, true when a cursor was given (events precede it)."
+    )
+    start_cursor: str | None
     end_cursor: str | None
 
 
@@ -201,9 +208,13 @@ class ReadQuery:
         edges = [
             EventEdge(cursor=queries.Cursor(row.created_at, row.id).encode(), node=Event.from_row(row)) for row in rows
         ]
-        return EventConnection(
-            edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None)
+        page_info = PageInfo(
+            has_next_page=more,
+            has_previous_page=cursor is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
         )
+        return EventConnection(edges=edges, page_info=page_info)
 
     @strawberry.field(description="Event counts per UTC hour/day/week (admin only).")
     def event_stats(

@@ -8,11 +8,9 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from testkit.http import asgi_client, gql
+from testkit.jwks import JwksServer
 from testkit.seed import event_row, insert_rows
 from testkit.settings import TEST_JWT_SECRET, make_settings
 from testkit.tokens import token
@@ -30,36 +29,6 @@ from testkit.tokens import token
 ISSUER = "https://idp.example.test/"
 AUDIENCE = "signals"
 EVENTS = "query($app: String) { events(filter: {appName: $app}) { edges { node { appName eventType } } } }"
-
-
-class JwksServer:
-    """A real JWKS endpoint on 127.0.0.1; `keys` can change while it runs (rotation)."""
-
-    def __init__(self) -> None:
-        self.keys: list[dict[str, Any]] = []
-        self.hits = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.hits += 1
-                body = json.dumps({"keys": outer.keys}).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def publish(self, private_key: Any, kid: str, alg: str) -> None:
-        jwk = json.loads(jwt.algorithms.get_default_algorithms()[alg].to_jwk(private_key.public_key()))
-        self.keys.append({**jwk, "kid": kid, "alg": alg, "use": "sig"})
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +40,11 @@ def rsa_key() -> rsa.RSAPrivateKey:
 def jwks(rsa_key: rsa.RSAPrivateKey) -> Iterator[JwksServer]:
     server = JwksServer()
     server.publish(rsa_key, "rsa-1", "RS256")
-    server.thread.start()
+    server.start()
     try:
         yield server
     finally:
-        server.server.shutdown()
-        server.server.server_close()
+        server.stop()
 
 
 @pytest.fixture
