@@ -32,6 +32,7 @@ COLUMNS = (
     "browser_family",
     "os_family",
     "client_event_id",
+    "description",
 )
 
 
@@ -56,6 +57,7 @@ def event_row(
         "browser_family": "Firefox",
         "os_family": "Linux",
         "client_event_id": str(uuid.uuid4()),
+        "description": None,  # JSON text
     }
     values.update(fields)
     return tuple(values[name] for name in COLUMNS)

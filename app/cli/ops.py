@@ -1,4 +1,4 @@
-"""Operator commands of `signals`: retention, anonymise, secret generate|check.
+"""Operator commands of `signals`: retention, anonymise, export, secret generate|check.
 
 `add_ops_commands()` registers them on the CLI's subparsers (see app/cli/main.py). Job
 commands print one summary line (or the full report with `--json`) and exit 0 when the
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import sys
@@ -23,6 +24,7 @@ from app.config import ConfigError, Settings, check_secret_strength, generate_se
 from app.privacy.secret import SaltSecret, fingerprint
 from app.storage.database import Database
 from jobs.anonymise import run_anonymise
+from jobs.export import FORMATS, DayExport, run_export
 from jobs.locking import JobError
 from jobs.retention import run_retention
 
@@ -80,6 +82,68 @@ def _anonymise(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def iso_day(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a UTC day as YYYY-MM-DD, got {value!r}") from None
+
+
+class ExportProgress:
+    """A progress bar on a terminal (tqdm, on stderr); one JSON line per day otherwise."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+        self.bar: Any = None
+
+    def plan(self, days: int) -> None:
+        if self.interactive:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=days, unit="day", desc="export")
+
+    def day(self, outcome: DayExport) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{outcome.day} {outcome.status}")
+            self.bar.update()
+        else:
+            print(json.dumps(outcome.as_dict()), flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    end = args.to or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+    if end < args.from_:
+        print(f"export: --to {end} is before --from {args.from_}", file=sys.stderr)
+        return 1
+    progress = ExportProgress(sys.stderr.isatty())
+    database = Database(settings)
+    try:
+        report = asyncio.run(
+            run_export(
+                database.start_server(),
+                Path(args.out),
+                start=args.from_,
+                end=end,
+                fmt=args.format,
+                include_open=args.include_open,
+                on_plan=progress.plan,
+                on_day=progress.day,
+            )
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"export: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        progress.close()
+        database.stop_server()
+    print(report.summary(), file=sys.stderr if not progress.interactive else sys.stdout)
+    return 0
+
+
 def write_secret_file(path: Path, secret: str) -> None:
     """Write `secret` to `path` atomically (temp file + rename), readable by the owner only."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -134,6 +198,20 @@ def add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     anonymise.add_argument("--json", action="store_true", help="print the full report as JSON")
     anonymise.set_defaults(func=_anonymise)
+
+    export = sub.add_parser(
+        "export", help="write closed, anonymised UTC days as Parquet or CSV files, one per day (day=YYYY-MM-DD/)"
+    )
+    export.add_argument("--from", dest="from_", type=iso_day, required=True, help="first UTC day, YYYY-MM-DD")
+    export.add_argument("--to", type=iso_day, help="last UTC day, included (default: yesterday)")
+    export.add_argument("--format", choices=FORMATS, default="parquet")
+    export.add_argument("--out", required=True, help="the export's directory (created if missing)")
+    export.add_argument(
+        "--include-open",
+        action="store_true",
+        help="also days not yet closed and anonymised (their hashes can still be recomputed with the secret)",
+    )
+    export.set_defaults(func=_export)
 
     secret = sub.add_parser("secret", help="generate a salt secret, or check the configured one")
     secret.add_argument("action", choices=["generate", "check"])

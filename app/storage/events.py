@@ -31,9 +31,10 @@ class EventRow:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EventRow))
-HIDDEN = frozenset({"dedup_key"})
-"""Columns that are stored but never shown (the GraphQL type marks them private)."""
 """The columns ingest writes, in `EventRow` order."""
+
+HIDDEN = frozenset({"dedup_key"})
+"""Columns that are stored but never shown or exported (the GraphQL type marks them private)."""
 
 SELECT_COLUMNS = ", ".join(("id", *COLUMNS))
 """What the read side selects for one event: `id` and every written column."""
