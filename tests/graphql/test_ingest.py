@@ -13,7 +13,7 @@ input TrackEventInput {
 enum TrackStatus { ACCEPTED DUPLICATE DROPPED }
 enum DropReason {
   BOT RATE_LIMITED UNKNOWN_EVENT_TYPE UNKNOWN_APP UNKNOWN_ENTITY_TYPE INVALID_ENTITY INVALID_INPUT
-  DESCRIPTION_TOO_LARGE PII_KEY UNAVAILABLE
+  DESCRIPTION_TOO_LARGE PII_KEY NO_CLIENT_IDENTITY UNAVAILABLE
 }
 type TrackEventResult {
   status: TrackStatus! accepted: Boolean! reason: DropReason message: String retryable: Boolean!
