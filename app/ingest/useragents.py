@@ -41,7 +41,6 @@ import regex
 import ua_parser
 import yaml
 from crawlerdetect import CrawlerDetect
-from crawlerdetect.crawlerdetect import get_compiled_exclusions_regex
 from crawlerdetect.providers.crawlers import data as CRAWLER_PATTERNS
 from user_agents.parsers import UserAgent, parse_browser, parse_device, parse_operating_system
 
@@ -196,6 +195,16 @@ MATOMO_PERSON_LIBRARIES = frozenset(
 )
 # Matomo wraps every regex so that it starts at a word boundary of its own definition
 _MATOMO_WRAP = r"(?:^|[^A-Z0-9_\-])(?:{})"
+_MATOMO_WORD_RUN = "[a-z0-9_-]*"
+
+
+def _matomo_pattern(pattern: str) -> str:
+    """Matomo's regex as Matomo matches it. A regex that starts with a run of word characters
+    needs no wrap: case-insensitively that run and the wrap's class are complements, so the
+    wrap and the run match in front of any position (and dropping both saves backtracking)."""
+    if pattern.startswith(_MATOMO_WORD_RUN) and pattern[len(_MATOMO_WORD_RUN)] == "(" and pattern.endswith(")"):
+        return pattern[len(_MATOMO_WORD_RUN) :]
+    return _MATOMO_WRAP.format(pattern)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,12 +238,12 @@ def matomo_rules() -> list[Rule]:
     for entry in _matomo_yaml("bots.yml"):
         category = entry.get("category") or ""
         klass = BotClass.AI_AGENT if category.startswith("AI ") else MATOMO_CATEGORY_CLASSES.get(category)
-        rules.append(Rule(_MATOMO_WRAP.format(entry["regex"]), klass or BotClass.CRAWLER))
+        rules.append(Rule(_matomo_pattern(entry["regex"]), klass or BotClass.CRAWLER))
     for entry in _matomo_yaml("client/feed_readers.yml"):
-        rules.append(Rule(_MATOMO_WRAP.format(entry["regex"]), BotClass.CRAWLER))
+        rules.append(Rule(_matomo_pattern(entry["regex"]), BotClass.CRAWLER))
     for entry in _matomo_yaml("client/libraries.yml"):
         if entry.get("name") not in MATOMO_PERSON_LIBRARIES:
-            rules.append(Rule(_MATOMO_WRAP.format(entry["regex"]), BotClass.LIBRARY))
+            rules.append(Rule(_matomo_pattern(entry["regex"]), BotClass.LIBRARY))
     return rules
 
 
@@ -268,6 +277,71 @@ def without_lookaround(pattern: str) -> str:
     return "".join(out)
 
 
+def split_lookbehinds(pattern: str) -> str:
+    """`(?<!a|bc)` as `(?<!a)(?<!bc)`: the same test, and each part has the fixed width that
+    Python's `re` needs (the alternation as a whole does not)."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+        elif pattern.startswith("(?<!", i):
+            end = _group_end(pattern, i)
+            out.extend(f"(?<!{alternative})" for alternative in _top_level_alternatives(pattern[i + 4 : end - 1]))
+            i = end
+        else:
+            out.append(pattern[i])
+            i += 1
+    return "".join(out)
+
+
+def _top_level_alternatives(body: str) -> list[str]:
+    parts, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(body[start:i])
+            start = i + 1
+        i += 1
+    parts.append(body[start:])
+    return parts
+
+
+_LOOKBEHIND_BODY = r"((?:[^()\\]|\\.)*)"  # no groups inside; escapes allowed
+_LOOKBEHINDS_THEN_WORD = re.compile(rf"((?:\(\?<!{_LOOKBEHIND_BODY}\))+)([A-Za-z]+)(?![?*+{{])")
+
+
+def literal_first(pattern: str) -> str:
+    """`(?<!cu)bot` as `bot(?<!cubot)`: the same test, but the branch starts with a literal,
+    which lets `re` skip positions that cannot start it (~30% less on long strings)."""
+
+    def move(found: re.Match[str]) -> str:
+        word = found.group(found.lastindex or 0)
+        behinds = re.findall(rf"\(\?<!{_LOOKBEHIND_BODY}\)", found.group(1))
+        return word + "".join(f"(?<!{behind}{word})" for behind in behinds)
+
+    return _LOOKBEHINDS_THEN_WORD.sub(move, pattern)
+
+
+def _compile_lookaround(pattern: str, case_insensitive: bool) -> re.Pattern[str] | regex.Pattern[str]:
+    """Python's `re` where it can (about twice as fast here), else the `regex` module."""
+    try:
+        return re.compile(literal_first(split_lookbehinds(pattern)), re.IGNORECASE if case_insensitive else 0)
+    except re.error:  # a variable-width look-behind even after splitting
+        return regex.compile(pattern, regex.IGNORECASE if case_insensitive else 0)
+
+
 def _group_end(pattern: str, start: int) -> int:
     """The index just past the group opened at `start`."""
     depth, i, in_class = 0, start, False
@@ -290,24 +364,23 @@ def _group_end(pattern: str, start: int) -> int:
     raise ValueError(f"unbalanced group in {pattern!r}")
 
 
-class _RuleSet:
+class RuleSet:
     """Ordered rules, first match wins: a Rust regex set for the patterns it can compile;
-    the rest (look-around, some of it variable-width, which neither Rust's regex nor `re`
-    has) on the `regex` module, each behind a Rust prefilter of itself without look-around."""
+    the rest (look-around) on Python's `re`, or on the `regex` module for a variable-width
+    look-behind, each behind a Rust prefilter of itself without look-around."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         import ua_parser_rs
 
         rust: list[tuple[str, Literal["i"] | None, str, None, None]] = []
-        python: list[tuple[Any, regex.Pattern[str], BotClass]] = []
+        python: list[tuple[Any, re.Pattern[str] | regex.Pattern[str], BotClass]] = []
         for rule in rules:
             flags: Literal["i"] | None = "i" if rule.case_insensitive else None
             try:
                 ua_parser_rs.DeviceExtractor([(rule.pattern, flags, rule.klass.value, None, None)])
             except ValueError:  # look-around
                 prefilter = ua_parser_rs.DeviceExtractor([(without_lookaround(rule.pattern), flags, "", None, None)])
-                exact = regex.compile(rule.pattern, regex.IGNORECASE if rule.case_insensitive else 0)
-                python.append((prefilter, exact, rule.klass))
+                python.append((prefilter, _compile_lookaround(rule.pattern, rule.case_insensitive), rule.klass))
             else:
                 rust.append((rule.pattern, flags, rule.klass.value, None, None))
         self._rust = ua_parser_rs.DeviceExtractor(rust)
@@ -341,7 +414,7 @@ class BotDetector:
 class _BuiltInRules:
     def __init__(self) -> None:
         self._person_tokens = [(literal, re.compile(token)) for literal, token in PERSON_TOKENS]
-        self._rules = _RuleSet(own_rules() + crawler_user_agents_rules() + matomo_rules())
+        self._rules = RuleSet(own_rules() + crawler_user_agents_rules() + matomo_rules())
 
     def classify(self, ua_string: str, is_crawler: Callable[[str], bool]) -> BotClass | None:
         text, stripped = ua_string, False
@@ -363,6 +436,34 @@ def _built_in_rules() -> _BuiltInRules:
 
 
 _LOOKAROUND = re.compile(r"\(\?<?[!=]")  # Rust's regex has no look-around: those few stay in Python
+_LEADING_LITERAL = re.compile(r"(?:\\[/.]|[^\\.^$*+?()\[\]{}|])+")
+
+
+def _exclusion_remover() -> Callable[[str], str]:
+    """crawlerdetect's exclusions (browser tokens removed before its patterns look), as its
+    one alternation would remove them, but only the alternatives whose leading literal is in
+    the string take part: on a long string Python's `re` tries every alternative at every
+    position, ~200 us for 512 characters, most of them for tokens the string does not hold."""
+    from crawlerdetect.providers.exclusions import data as exclusions
+
+    parts = []
+    for pattern in exclusions:
+        literal = _LEADING_LITERAL.match(pattern)
+        parts.append((literal.group(0).replace("\\", "").lower() if literal else "", pattern))
+    compiled: dict[tuple[int, ...], re.Pattern[str]] = {}
+
+    def remove(text: str) -> str:
+        lowered = text.lower()
+        present = tuple(i for i, (literal, _) in enumerate(parts) if literal in lowered)
+        pattern = compiled.get(present)
+        if pattern is None:
+            if len(compiled) >= 1024:  # bounded: a new combination costs one compile (~50 us)
+                compiled.clear()
+            source = "|".join(parts[i][1] for i in present)
+            pattern = compiled[present] = re.compile(f"({source})" if source else "(?!)", re.IGNORECASE)
+        return pattern.sub("", text)
+
+    return remove
 
 
 @functools.cache  # built once per process (~0.4 s)
@@ -378,10 +479,10 @@ def crawler_matcher() -> Callable[[str], bool]:
     except (ImportError, ValueError):  # no accelerator, or a pattern it cannot compile
         detector = CrawlerDetect()
         return lambda ua_string: bool(detector.is_crawler(ua_string))
-    exclusions = get_compiled_exclusions_regex()
+    remove_exclusions = _exclusion_remover()
 
     def is_crawler(ua_string: str) -> bool:
-        agent = exclusions.sub("", ua_string.strip())
+        agent = remove_exclusions(ua_string.strip())
         return bool(agent) and (rust.extract(agent) is not None or python.search(agent) is not None)
 
     return is_crawler

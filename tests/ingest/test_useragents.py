@@ -14,7 +14,14 @@ import pytest
 import user_agents
 
 from app.config import BOT_CLASSES
-from app.ingest.useragents import BotClass, UserAgentInspector, device_type, without_lookaround
+from app.ingest.useragents import (
+    BotClass,
+    UserAgentInspector,
+    device_type,
+    literal_first,
+    split_lookbehinds,
+    without_lookaround,
+)
 from testkit.agents import AGENTS
 
 CORPUS = Path(__file__).resolve().parents[2] / "bench" / "corpus" / "user-agents.tsv.gz"
@@ -215,6 +222,22 @@ def test_without_lookaround_widens_a_pattern_and_keeps_the_rest() -> None:
         wide = re.compile(without_lookaround(original))
         for text in ("cubot", "robot tab", "Daum", "DaumApps", "nothing"):
             assert not re.search(original, text) or wide.search(text)
+
+
+def test_rewritten_lookbehinds_test_the_same_thing() -> None:
+    original = r"(?:(?<!cu|Hu|power[ _]|m[ _])bot(?![ _]TAB)|(?<!url)grabber|archiver?)(?:[^a-z]|$)"
+    rewritten = literal_first(split_lookbehinds(original))
+    assert rewritten == (
+        r"(?:bot(?<!cubot)(?<!Hubot)(?<!power[ _]bot)(?<!m[ _]bot)(?![ _]TAB)|grabber(?<!urlgrabber)|archiver?)"
+        r"(?:[^a-z]|$)"
+    )
+    import regex
+
+    texts = ["cubot", "Hubot x", "power bot", "m_bot", "robot", "bot TAB", "bot tab2", "urlgrabber", "grabber",
+             "archive", "archiver/1", "power-bot", "xbot", "CUBOT"]  # fmt: skip
+    for text in texts:
+        expected = bool(regex.search(original, text, regex.IGNORECASE))
+        assert bool(re.search(rewritten, text, re.IGNORECASE)) == expected, text
 
 
 # --- caches ---------------------------------------------------------------------------------------
