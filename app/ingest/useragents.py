@@ -32,7 +32,7 @@ import enum
 import functools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
@@ -251,71 +251,69 @@ def own_rules() -> list[Rule]:
     return [Rule(pattern, klass) for klass, pattern in OWN_RULES]
 
 
-def without_lookaround(pattern: str) -> str:
-    """`pattern` with its look-around groups removed: it matches whatever `pattern` matches
-    (and more), so it can stand in front of the original as a cheap necessary condition."""
-    out, i, in_class = [], 0, False
+_LOOKAROUND_OPENERS = ("(?=", "(?!", "(?<=", "(?<!")
+
+
+def _syntax(pattern: str) -> Iterator[tuple[int, str, int]]:
+    """(index, character, group depth) of each character of `pattern` that is regex syntax:
+    escapes and character classes are skipped; a ")" has the depth of its "("."""
+    depth, i, in_class = 0, 0, False
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\":
-            out.append(pattern[i : i + 2])
             i += 2
             continue
         if in_class:
             in_class = ch != "]"
         elif ch == "[":
             in_class = True
-            if pattern.startswith("]", i + 1) or pattern.startswith("^]", i + 1):
-                out.append(pattern[i : i + 2])  # a leading "]" is a literal in the class
-                i += 2
-                continue
-        elif ch == "(" and pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), i):
-            i = _group_end(pattern, i)
-            continue
-        out.append(ch)
+        else:
+            depth -= ch == ")"
+            yield i, ch, depth
+            depth += ch == "("
         i += 1
-    return "".join(out)
+
+
+def _group_end(pattern: str, start: int) -> int:
+    """The index just past the group opened at `start`."""
+    opened = None
+    for i, ch, depth in _syntax(pattern):
+        if i == start:
+            opened = depth
+        elif opened is not None and ch == ")" and depth == opened:
+            return i + 1
+    raise ValueError(f"unbalanced group in {pattern!r}")
+
+
+def _replace_groups(pattern: str, openers: tuple[str, ...], replace: Callable[[str], str]) -> str:
+    """`pattern` with each outermost group that starts with one of `openers` replaced by
+    `replace(group)`."""
+    out, done = [], 0
+    for i, ch, _ in _syntax(pattern):
+        if i >= done and ch == "(" and pattern.startswith(openers, i):
+            end = _group_end(pattern, i)
+            out += [pattern[done:i], replace(pattern[i:end])]
+            done = end
+    return "".join(out) + pattern[done:]
+
+
+def without_lookaround(pattern: str) -> str:
+    """`pattern` with its look-around groups removed: it matches whatever `pattern` matches
+    (and more), so it can stand in front of the original as a cheap necessary condition."""
+    return _replace_groups(pattern, _LOOKAROUND_OPENERS, lambda _: "")
 
 
 def split_lookbehinds(pattern: str) -> str:
     """`(?<!a|bc)` as `(?<!a)(?<!bc)`: the same test, and each part has the fixed width that
     Python's `re` needs (the alternation as a whole does not)."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern[i] == "\\":
-            out.append(pattern[i : i + 2])
-            i += 2
-        elif pattern.startswith("(?<!", i):
-            end = _group_end(pattern, i)
-            out.extend(f"(?<!{alternative})" for alternative in _top_level_alternatives(pattern[i + 4 : end - 1]))
-            i = end
-        else:
-            out.append(pattern[i])
-            i += 1
-    return "".join(out)
 
+    def split(group: str) -> str:
+        body = group[4:-1]
+        cuts = [i for i, ch, depth in _syntax(body) if ch == "|" and depth == 0]
+        parts = [body[a + 1 : b] for a, b in zip([-1, *cuts], [*cuts, len(body)], strict=True)]
+        return "".join(f"(?<!{part})" for part in parts)
 
-def _top_level_alternatives(body: str) -> list[str]:
-    parts, depth, start, i, in_class = [], 0, 0, 0, False
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            parts.append(body[start:i])
-            start = i + 1
-        i += 1
-    parts.append(body[start:])
-    return parts
+    return _replace_groups(pattern, ("(?<!",), split)
 
 
 _LOOKBEHIND_BODY = r"((?:[^()\\]|\\.)*)"  # no groups inside; escapes allowed
@@ -340,28 +338,6 @@ def _compile_lookaround(pattern: str, case_insensitive: bool) -> re.Pattern[str]
         return re.compile(literal_first(split_lookbehinds(pattern)), re.IGNORECASE if case_insensitive else 0)
     except re.error:  # a variable-width look-behind even after splitting
         return regex.compile(pattern, regex.IGNORECASE if case_insensitive else 0)
-
-
-def _group_end(pattern: str, start: int) -> int:
-    """The index just past the group opened at `start`."""
-    depth, i, in_class = 0, start, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    raise ValueError(f"unbalanced group in {pattern!r}")
 
 
 class RuleSet:

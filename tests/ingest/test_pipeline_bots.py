@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.cli.serve import create_app
 from app.config import Settings
 from testkit.database import fetch
 from testkit.http import gql
+from testkit.metrics import metric
 from testkit.settings import make_settings
 from testkit.tokens import token
 
@@ -79,14 +79,6 @@ async def track(http: httpx.AsyncClient, ua: str) -> tuple[dict[str, Any], str]:
     body = await gql(http, TRACK, {"i": given}, headers(ua))
     assert "errors" not in body, body
     return body["data"]["trackEvent"], given["clientEventId"]
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
 
 
 async def stored_anywhere(database_url: str, needles: list[str]) -> list[str]:
