@@ -7,6 +7,7 @@ the CLI prints that line and exits non-zero.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import secrets
@@ -51,6 +52,65 @@ def parse_entity_id_patterns(value: str) -> dict[str, re.Pattern[str]]:
         except (re.error, OverflowError, RecursionError) as exc:  # `a{4294967296}`, 2,000 nested groups
             raise ValueError(f"{entity_type}: {pattern!r} is not a valid regular expression ({exc})") from None
     return patterns
+
+
+# The classes of bots the ingest pipeline tells apart (app/ingest/useragents.py `BotClass`).
+BOT_CLASSES = ("crawler", "automation", "monitor", "library", "ai-agent")
+_CLASS_PREFIX = re.compile(r"([a-z][a-z-]*)=")
+
+
+def split_patterns(value: str) -> list[str]:
+    """Comma-separated regexes; a comma inside `{}`, `[]` or `()` or after a backslash
+    belongs to its regex (`a{1,3}` stays whole)."""
+    entries: list[str] = []
+    current: list[str] = []
+    depth, escaped = 0, False
+    for ch in value:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch in "{[(":
+            depth += 1
+        elif ch in "}])":
+            depth = max(depth - 1, 0)
+        elif ch == "," and depth == 0:
+            entries.append("".join(current).strip())
+            current = []
+            continue
+        current.append(ch)
+    entries.append("".join(current).strip())
+    return [entry for entry in entries if entry]
+
+
+def _compile_pattern(entry: str) -> re.Pattern[str]:
+    try:
+        return re.compile(entry)
+    except (re.error, OverflowError, RecursionError) as exc:
+        raise ValueError(f"{entry!r} is not a valid regular expression ({exc})") from None
+
+
+@functools.lru_cache(maxsize=16)  # pure, and read per request: compiled once per value
+def parse_bot_allow_patterns(value: str) -> tuple[re.Pattern[str], ...]:
+    """`"^AcmeKiosk/,InternalBrowser"` -> compiled patterns (searched in the User-Agent)."""
+    return tuple(_compile_pattern(entry) for entry in split_patterns(value))
+
+
+@functools.lru_cache(maxsize=16)
+def parse_bot_deny_patterns(value: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """`"monitor=^AcmeProbe/,crawler=InternalSpider,LoadTester"` -> ((class, pattern), ...);
+    an entry without a class prefix is a monitor. A lower-case word and "=" that starts an
+    entry must be one of `BOT_CLASSES` (so a misspelt class is an error, not a pattern)."""
+    parsed = []
+    for entry in split_patterns(value):
+        prefix = _CLASS_PREFIX.match(entry)
+        klass, pattern = (prefix.group(1), entry[prefix.end() :]) if prefix else ("monitor", entry)
+        if klass not in BOT_CLASSES:
+            raise ValueError(f"{entry!r}: {klass!r} is not a bot class (use one of {', '.join(BOT_CLASSES)})")
+        if not pattern:
+            raise ValueError(f"{entry!r} has no pattern after its class")
+        parsed.append((klass, _compile_pattern(pattern)))
+    return tuple(parsed)
 
 
 def is_hop_count(item: str) -> bool:
@@ -141,6 +201,11 @@ class Settings(BaseSettings):
 
     # --- ingest pipeline ----------------------------------------------------------------
     ua_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
+    # bot filter: comma-separated regexes searched in the User-Agent. Allow: people whatever the
+    # built-in rules say (your kiosk app); deny: bots ("class=regex", class one of BOT_CLASSES,
+    # default monitor; e.g. your own synthetic checks)
+    bot_allow_patterns: str = ""
+    bot_deny_patterns: str = ""
     write_timeout: float = Field(default=5.0, gt=0, le=120)
     write_batch_max: int = Field(default=500, ge=1, le=10_000)
     write_queue_max: int = Field(default=20_000, ge=1, le=1_000_000)
@@ -232,6 +297,18 @@ class Settings(BaseSettings):
         parse_entity_id_patterns(value)  # raises ValueError naming the bad entry
         return value
 
+    @field_validator("bot_allow_patterns")
+    @classmethod
+    def _check_bot_allow_patterns(cls, value: str) -> str:
+        parse_bot_allow_patterns(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("bot_deny_patterns")
+    @classmethod
+    def _check_bot_deny_patterns(cls, value: str) -> str:
+        parse_bot_deny_patterns(value)
+        return value
+
     @field_validator("rate_limit", "anonymous_rate_limit")
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
@@ -287,6 +364,16 @@ class Settings(BaseSettings):
     @property
     def demo_enabled(self) -> bool:
         return (not self.is_production) if self.demo is None else self.demo
+
+    @property
+    def bot_allow(self) -> tuple[re.Pattern[str], ...]:
+        """SIGNALS_BOT_ALLOW_PATTERNS, compiled (once per value)."""
+        return parse_bot_allow_patterns(self.bot_allow_patterns)
+
+    @property
+    def bot_deny(self) -> tuple[tuple[str, re.Pattern[str]], ...]:
+        """SIGNALS_BOT_DENY_PATTERNS as (class, pattern), compiled (once per value)."""
+        return parse_bot_deny_patterns(self.bot_deny_patterns)
 
     @property
     def introspection_enabled(self) -> bool:

@@ -6,6 +6,7 @@ from prometheus_client import Counter, Histogram
 
 EVENTS_ACCEPTED = Counter("signals_events_accepted", "Events accepted and stored", ["app"])
 EVENTS_DROPPED = Counter("signals_events_dropped", "Events dropped before storage, by reason", ["reason"])
+BOTS_DROPPED = Counter("signals_bots_dropped", "Events dropped as bots (reason BOT), by bot class", ["class"])
 EVENTS_DUPLICATE = Counter("signals_events_duplicate", "Events whose clientEventId was already stored", ["app"])
 WRITE_BATCH_SIZE = Histogram(
     "signals_write_batch_size", "Events per group-commit INSERT", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)

@@ -33,6 +33,10 @@ def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ({"SIGNALS_TRUSTED_PROXIES": "\u00b2"}, "SIGNALS_TRUSTED_PROXIES", "neither a CIDR"),  # isdigit() but no number
         ({"SIGNALS_JWT_ALGORITHMS": "none"}, "SIGNALS_JWT_ALGORITHMS", "never allowed"),
         ({"SIGNALS_SALT_SECRET_FILE": "/nonexistent/secret"}, "SIGNALS_SALT_SECRET_FILE", "not a readable file"),
+        ({"SIGNALS_BOT_ALLOW_PATTERNS": "^AcmeKiosk/,(unclosed"}, "SIGNALS_BOT_ALLOW_PATTERNS", "'(unclosed'"),
+        ({"SIGNALS_BOT_DENY_PATTERNS": "monitor=Acme[Probe"}, "SIGNALS_BOT_DENY_PATTERNS", "not a valid regular"),
+        ({"SIGNALS_BOT_DENY_PATTERNS": "monitr=^AcmeProbe/"}, "SIGNALS_BOT_DENY_PATTERNS", "is not a bot class"),
+        ({"SIGNALS_BOT_DENY_PATTERNS": "crawler="}, "SIGNALS_BOT_DENY_PATTERNS", "no pattern"),
     ],
 )
 def test_bad_setting_exits_nonzero_with_one_line(env: dict[str, str], setting: str, words: str) -> None:
@@ -41,6 +45,19 @@ def test_bad_setting_exits_nonzero_with_one_line(env: dict[str, str], setting: s
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert setting in lines[0] and words in lines[0], lines[0]
+
+
+def test_bot_patterns_split_on_commas_outside_their_regexes() -> None:
+    settings = load_settings(
+        bot_allow_patterns=r"^AcmeKiosk/\d{1,3}, Intranet\,Browser",
+        bot_deny_patterns="monitor=^AcmeProbe/[0-9]{1,2}(?:,x)?,automation=AcmeE2E,LoadTester",
+    )
+    assert [p.pattern for p in settings.bot_allow] == [r"^AcmeKiosk/\d{1,3}", r"Intranet\,Browser"]
+    assert [(c, p.pattern) for c, p in settings.bot_deny] == [
+        ("monitor", "^AcmeProbe/[0-9]{1,2}(?:,x)?"),
+        ("automation", "AcmeE2E"),
+        ("monitor", "LoadTester"),
+    ]
 
 
 def test_production_with_everything_set_is_accepted() -> None:

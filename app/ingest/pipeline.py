@@ -13,7 +13,7 @@ counts, without personal data.
     parse_user_agent         browser, major version, OS, device class
     require_client_identity  from a trusted proxy: the client's address and UA are forwarded
                              NO_CLIENT_IDENTITY
-    drop_bots                crawlers, scripts, no User-Agent            BOT
+    drop_bots                crawlers, automation, monitors, HTTP libraries, AI agents, no UA   BOT
     resolve_client_ip        peer, or X-Forwarded-For from trusted proxies
     hash_user                daily salt + HMAC of host, IP and normalised UA
     write                    group commit; DUPLICATE for a known clientEventId    UNAVAILABLE
@@ -45,7 +45,7 @@ from app.ingest.useragents import ClientAgent, UserAgentInspector
 from app.ingest.validation import EventValidator, check_description
 from app.ingest.writer import GroupCommitWriter, WriteUnavailable
 from app.logs import get_logger
-from app.metrics import EVENTS_ACCEPTED, EVENTS_DROPPED, EVENTS_DUPLICATE
+from app.metrics import BOTS_DROPPED, EVENTS_ACCEPTED, EVENTS_DROPPED, EVENTS_DUPLICATE
 from app.privacy.hashing import caller_event_key, daily_salt, user_hash
 from app.privacy.secret import SaltSecret
 from app.storage.events import EventRow
@@ -220,8 +220,13 @@ async def require_client_identity(ingest: Ingest, batch: Batch) -> None:
 
 
 async def drop_bots(ingest: Ingest, batch: Batch) -> None:
-    if ingest.agents.is_bot(batch.user_agent):
-        batch.drop_all(DropReason.BOT, "automated clients (crawlers, scripts, no User-Agent) are not recorded")
+    """Bots are dropped (reason BOT) and counted by class in `signals_bots_dropped_total`."""
+    settings = ingest.settings
+    klass = ingest.agents.bot_class(batch.user_agent, settings.bot_allow, settings.bot_deny)
+    if klass is not None:
+        dropped = len(batch.live())
+        batch.drop_all(DropReason.BOT, f"automated clients ({klass.value}) are not recorded")
+        BOTS_DROPPED.labels(klass.value).inc(dropped)
 
 
 async def resolve_client_ip(ingest: Ingest, batch: Batch) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.ingest.useragents import FAMILY_MAX_CHARS, UA_MAX_CHARS, ClientAgent, UserAgentInspector
+from app.ingest.useragents import FAMILY_MAX_CHARS, UA_MAX_CHARS, BotClass, ClientAgent, UserAgentInspector
 from testkit.agents import AGENTS
 from testkit.strategies import NO_SURROGATES, huge_text, odd_text, props
 
@@ -39,23 +39,22 @@ def test_user_agent_parsing_never_raises_and_stays_in_its_vocabulary(ua: str | N
     agent = CACHED.parse(ua)
     assert isinstance(agent, ClientAgent)
     assert agent.device_type in DEVICE_TYPES
-    assert isinstance(agent.spider, bool)
     for family in (agent.browser_family, agent.os_family):
         assert isinstance(family, str) and 0 < len(family) <= FAMILY_MAX_CHARS
     assert isinstance(agent.browser_major, str) and len(agent.browser_major) <= 16
     assert agent.normalised == f"{agent.browser_family}|{agent.browser_major}|{agent.os_family}"
-    is_bot = CACHED.is_bot(ua)
-    assert isinstance(is_bot, bool)
-    if not (ua or "").strip() or agent.spider:
-        assert is_bot  # no User-Agent, or a crawler ua-parser knows
+    bot_class = CACHED.bot_class(ua)
+    assert bot_class is None or isinstance(bot_class, BotClass)
+    if not (ua or "").strip():
+        assert bot_class is BotClass.LIBRARY  # no User-Agent: a script
 
 
 @props(150)
 @given(user_agents)
 def test_user_agent_results_are_stable_with_and_without_cache(ua: str) -> None:
-    first, bot = CACHED.parse(ua), CACHED.is_bot(ua)
-    assert CACHED.parse(ua) == first and CACHED.is_bot(ua) == bot  # from the cache
-    assert UNCACHED.parse(ua) == first and UNCACHED.is_bot(ua) == bot  # computed afresh
+    first, bot = CACHED.parse(ua), CACHED.bot_class(ua)
+    assert CACHED.parse(ua) == first and CACHED.bot_class(ua) == bot  # from the cache
+    assert UNCACHED.parse(ua) == first and UNCACHED.bot_class(ua) == bot  # computed afresh
     clipped = ua.strip()[:UA_MAX_CHARS]  # only the first UA_MAX_CHARS characters count
     assert UNCACHED.parse(clipped + " junk/1.0" * (len(clipped) >= UA_MAX_CHARS)) == first
 
