@@ -26,7 +26,6 @@ import asyncpg
 import httpx
 import pytest
 import ua_parser
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
@@ -36,6 +35,7 @@ from app.storage.database import asyncpg_dsn
 from app.storage.migrations import migrate
 from testkit.http import gql
 from testkit.logs import production_log_lines
+from testkit.metrics import metric
 from testkit.settings import TEST_SALT_SECRET, make_settings
 from testkit.tokens import token
 
@@ -137,14 +137,6 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.moment
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
 
 
 # --- accepted events and the hash contract --------------------------------------------------
