@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 import asyncpg
 
+from app.storage.answers import forget_days
 from jobs.locking import ANONYMISE_LOCK_KEY, locked_connection
 
 BLOCK = 64  # SHA-256 block size in bytes
@@ -150,5 +151,7 @@ async def _rekey_day(conn: asyncpg.Connection, todo: DayDone) -> None:
         status = await conn.execute(REKEY_DAY, ipad, opad, *day_bounds(todo.day))
         todo.rows = int(status.split()[-1])
         await conn.execute(RECORD_DAY, todo.day, todo.rows)
+        if todo.reason == "late-rows":  # re-keyed twice: a person seen on both sides counts twice
+            await forget_days(conn, [todo.day])
     todo.seconds = time.perf_counter() - started
     del ipad, opad

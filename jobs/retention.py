@@ -14,6 +14,7 @@ import datetime as dt
 import time
 from dataclasses import asdict, dataclass
 
+from app.storage.answers import forget_through
 from jobs.locking import RETENTION_LOCK_KEY, locked_connection
 
 DELETE_BATCH = """
@@ -85,5 +86,7 @@ async def run_retention(
                 report.rows += deleted
                 if deleted < batch_size:
                     break
+            # the cutoff's day lost rows, and every day before it: their stored answers go too
+            await forget_through(conn, report.cutoff.date())
     report.elapsed_seconds = time.perf_counter() - started
     return report

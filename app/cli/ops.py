@@ -1,4 +1,4 @@
-"""Operator commands of `signals`: retention, anonymise, export, secret generate|check.
+"""Operator commands of `signals`: retention, anonymise, export, forget-answers, secret generate|check.
 
 `add_ops_commands()` registers them on the CLI's subparsers (see app/cli/main.py). Job
 commands print one summary line (or the full report with `--json`) and exit 0 when the
@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +23,8 @@ import asyncpg
 
 from app.config import ConfigError, Settings, check_secret_strength, generate_secret
 from app.privacy.secret import SaltSecret, fingerprint
-from app.storage.database import Database
+from app.storage.answers import forget_all
+from app.storage.database import Database, asyncpg_dsn
 from jobs.anonymise import run_anonymise
 from jobs.export import FORMATS, DayExport, run_export
 from jobs.locking import JobError
@@ -80,6 +82,30 @@ def _anonymise(args: argparse.Namespace, settings: Settings) -> int:
             url, grace_minutes=settings.anonymise_grace_minutes, dry_run=args.dry_run, scan_all=args.all
         ),
     )
+
+
+@dataclass
+class ForgetReport:
+    rows: int
+
+    def summary(self) -> str:
+        return f"forget-answers: dropped {self.rows} stored answers of closed days; they are recounted when next asked"
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+async def forget_answers(url: str) -> ForgetReport:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        async with conn.transaction():
+            return ForgetReport(await forget_all(conn))
+    finally:
+        await conn.close()
+
+
+def _forget(args: argparse.Namespace, settings: Settings) -> int:
+    return _run_job("forget-answers", settings, args.json, forget_answers)
 
 
 def iso_day(value: str) -> dt.date:
@@ -212,6 +238,13 @@ def add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="also days not yet closed and anonymised (their hashes can still be recomputed with the secret)",
     )
     export.set_defaults(func=_export)
+
+    forget = sub.add_parser(
+        "forget-answers",
+        help="drop the stored answers of closed days (after deleting events by hand); they are recounted when asked",
+    )
+    forget.add_argument("--json", action="store_true", help="print the report as JSON")
+    forget.set_defaults(func=_forget)
 
     secret = sub.add_parser("secret", help="generate a salt secret, or check the configured one")
     secret.add_argument("action", choices=["generate", "check"])

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ import asyncpg
 from app.config import Settings
 from app.logs import OutageLog, get_logger
 from app.metrics import WRITE_BATCH_FAILURES, WRITE_BATCH_SIZE
+from app.storage.answers import closed_before, forget_days
 from app.storage.events import COLUMNS, EventRow
 
 log = get_logger("signals.writer")
@@ -230,6 +232,10 @@ class GroupCommitWriter:
         if missing:
             for r in await conn.fetch(LOOKUP_SQL, missing):
                 stored[r[1]] = Stored(str(r[0]), False)
+        # a row for a closed day (held back past the grace period) changes that day's answers
+        closed = closed_before(dt.datetime.now(dt.UTC))
+        late = {day for row in unique.values() if (day := row.created_at.astimezone(dt.UTC).date()) < closed}
+        await forget_days(conn, late)
         return stored
 
 

@@ -1,14 +1,11 @@
 """Daily distinct users per app, kept in `daily_app_users` for closed UTC days: the
 dashboard's "users per day for this app" without rehashing millions of rows each time.
 
-Exactness. A day's distinct-user count can only change if that day's events change.
-Events are append-only with a server-side `created_at`, so a day that is over never
-gains events; only deletion (retention, or by hand) can change it. So every use of a
-stored day re-counts that day's events live (an index-only count, cheap next to hashing
-every userHash) and trusts the stored `users` only when the stored `events` equals the
-live count; otherwise, or when no row exists, the day is recomputed from `events` and
-stored again. Days not yet over (plus a grace hour for in-flight inserts), days cut by
-the query's window, and the day the retention cutoff falls in are always counted live.
+Exactness. A stored closed day is served as stored: its events do not change, and each
+of the few things that could change them forgets the day (`app.storage.answers`). A day
+without a row is counted from the events and stored. Days not yet over (plus a grace hour
+for in-flight inserts), days cut by the query's window, and the day the retention cutoff
+falls in are always counted live.
 
 What it serves: `eventStats` with a filter of `appName` (and `from`/`to`) only, `groupBy`
 [] or [APP_NAME], interval DAY or WEEK, asking users but not `distinctSessions`. Every
@@ -17,6 +14,7 @@ other question goes straight to the events table.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import replace
 
@@ -24,8 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.read.queries import EQUALITY_FILTERS, BucketUnit, Dimension, StatsRequest, StatsRow, fetch_stats_buckets_split
+from app.storage.answers import GRACE
 
-GRACE = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 
 
@@ -107,11 +105,10 @@ async def fetch_buckets(
 
 
 async def _stored_days(engine: AsyncEngine, daily: StatsRequest, max_rows: int, parallelism: int) -> list[StatsRow]:
-    """Users per day from `daily_app_users`, verified against live event counts; days
-    without a row or whose event count changed are recomputed and stored."""
+    """Users per day from `daily_app_users`; days without a row are counted from the events
+    and stored (a day without events as 0, so it is not counted again)."""
     spec = daily.spec
     assert spec.start is not None and spec.end is not None
-    live = await fetch_stats_buckets_split(engine, replace(daily, users=False), max_rows, parallelism)
     async with engine.connect() as conn:
         result = await conn.execute(
             text(
@@ -120,41 +117,46 @@ async def _stored_days(engine: AsyncEngine, daily: StatsRequest, max_rows: int, 
             {"app": spec.app_name, "first": spec.start.date(), "end": spec.end.date()},
         )
         stored = {row.day: (row.events, row.users) for row in result}
-    answer: dict[dt.datetime, StatsRow] = {}
-    stale: list[dt.datetime] = []
-    for row in live:
-        assert row.bucket is not None
-        events, users = stored.get(row.bucket.date(), (None, None))
-        if events == row.events:
-            answer[row.bucket] = replace(row, distinct_users=users, summed_daily_users=users)
+    days = [spec.start + DAY * i for i in range((spec.end - spec.start) // DAY)]
+    missing = [day for day in days if day.date() not in stored]
+    runs: list[tuple[dt.datetime, dt.datetime]] = []
+    for day in missing:
+        if runs and runs[-1][1] == day:
+            runs[-1] = (runs[-1][0], day + DAY)
         else:
-            stale.append(row.bucket)
-    if stale:
-        span = replace(daily, spec=replace(spec, start=stale[0], end=stale[-1] + DAY))
-        fresh = {row.bucket: row for row in await fetch_stats_buckets_split(engine, span, max_rows, parallelism)}
-        recomputed = [fresh[day] for day in stale if day in fresh]  # a day deleted meanwhile has no row
-        if recomputed:
-            async with engine.begin() as conn:
-                await conn.execute(
-                    text(
-                        "INSERT INTO daily_app_users (app_name, day, events, users) "
-                        "VALUES (:app, :day, :events, :users) "
-                        "ON CONFLICT (app_name, day) DO UPDATE SET events = EXCLUDED.events, users = EXCLUDED.users, "
-                        "computed_at = now()"
-                    ),
-                    [
-                        {
-                            "app": spec.app_name,
-                            "day": row.bucket.date(),
-                            "events": row.events,
-                            "users": row.distinct_users,
-                        }
-                        for row in recomputed
-                        if row.bucket is not None
-                    ],
-                )
-        answer.update((row.bucket, row) for row in recomputed if row.bucket is not None)
-    return [answer[day] for day in sorted(answer)]
+            runs.append((day, day + DAY))
+    counted = await asyncio.gather(
+        *(
+            fetch_stats_buckets_split(engine, replace(daily, spec=replace(spec, start=a, end=b)), max_rows, parallelism)
+            for a, b in runs
+        )
+    )
+    fresh = {row.bucket: row for rows in counted for row in rows if row.bucket is not None}
+    if missing:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO daily_app_users (app_name, day, events, users) "
+                    "VALUES (:app, :day, :events, :users) "
+                    "ON CONFLICT (app_name, day) DO UPDATE SET events = EXCLUDED.events, users = EXCLUDED.users, "
+                    "computed_at = now()"
+                ),
+                [
+                    {
+                        "app": spec.app_name,
+                        "day": day.date(),
+                        "events": fresh[day].events if day in fresh else 0,
+                        "users": (fresh[day].distinct_users or 0) if day in fresh else 0,
+                    }
+                    for day in missing
+                ],
+            )
+    rows = list(fresh.values())
+    for day in days:
+        events, users = stored.get(day.date(), (0, 0))
+        if events:
+            rows.append(StatsRow(group=(), events=events, bucket=day, distinct_users=users, summed_daily_users=users))
+    return sorted(rows, key=lambda row: row.bucket or day)
 
 
 def _shape(request: StatsRequest, daily: list[StatsRow]) -> list[StatsRow]:
