@@ -187,7 +187,7 @@ class Breakdown:
 def _counts_sql(where: str, label: str, hourly: bool) -> str:
     """Events and distinct users per (UTC day, label), and per (day, hour, label) when hourly."""
     hour = "date_trunc('hour', created_at, 'UTC')" if hourly else "NULL::timestamptz"
-    groups = "GROUPING SETS ((day, label), (day, hour, label))" if hourly else "day, label"
+    groups = "GROUPING SETS ((day, label), (day, hour, label))" if hourly else "day, hour, label"
     return (
         f"SELECT day, hour, label, count(*) AS events, count(DISTINCT user_hash) AS users FROM ("
         f"SELECT date_trunc('day', created_at, 'UTC') AS day, {hour} AS hour, {label} AS label, user_hash "
