@@ -246,7 +246,10 @@ async def fetch_breakdown(
     lo, hi = span
     buckets = (hi - unit.start(lo)) // unit.step + 1
     if buckets * (top + 2) > max_rows:
-        raise too_many_buckets(max_rows)
+        raise QueryInputError(
+            f"more than {max_rows} buckets x values (buckets times top + 2): narrow the time window, "
+            "use a coarser interval or a smaller top"
+        )
     hourly = unit is BucketUnit.HOUR
     key = {"filter": spec_key(spec), "path": list(path), "hourly": hourly}
     days = await over_days(

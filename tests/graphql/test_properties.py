@@ -75,7 +75,7 @@ def holds(row: dict[str, Any], condition: dict[str, Any]) -> bool:
             value is not MISSING
             and type(value) is not list
             and type(value) is not dict
-            and (is_number(value) and is_number(w) and value == w or type(value) is type(w) and value == w)
+            and ((is_number(value) and is_number(w) and value == w) or (type(value) is type(w) and value == w))
             for w in wanted
         )
     if not is_number(value):
