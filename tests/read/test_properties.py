@@ -7,16 +7,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.read import queries
+from app.read import property_stats, queries
 from app.read.properties import PropertyCondition, PropertyOp, PropertyPolicy, parse_path
 from app.read.queries import QueryInputError
-from app.storage.database import sqlalchemy_url
+from app.storage.database import create_engine, sqlalchemy_url
+from testkit.database import fetch
 from testkit.seed import event_row, insert_rows
+from testkit.settings import make_settings
 
 
 @pytest.mark.parametrize(
@@ -126,3 +130,42 @@ async def test_a_digit_key_indexes_an_array_as_documented(migrated_db: str) -> N
                 assert len(rows) == expected, path
     finally:
         await engine.dispose()
+
+
+async def test_the_catalogue_reads_only_the_newest_rows_it_may_scan(
+    migrated_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sample bound holds: with a scan limit of 5, only the newest 5 matching events count."""
+    monkeypatch.setattr(property_stats, "CATALOGUE_SCAN", 5)  # the real query, a smaller bound
+    app = f"app-{uuid.uuid4().hex[:8]}"
+    at = dt.datetime(2026, 6, 3, tzinfo=dt.UTC)
+    bodies = [{"old": 1}] * 4 + [{"new": {"x": "y"}}, None, {"new": {"x": 2}}, {"z": [1]}, {"new": {}}]
+    await insert_rows(
+        migrated_db,
+        [
+            event_row(at + dt.timedelta(minutes=i), app, description=None if body is None else json.dumps(body))
+            for i, body in enumerate(bodies)
+        ],
+    )
+    newest = await fetch(
+        migrated_db,
+        "SELECT description::text AS d FROM events WHERE app_name = $1 ORDER BY created_at DESC LIMIT 5",
+        app,
+    )
+    expected: Counter[str] = Counter()
+    for row in newest:
+        body = json.loads(row["d"]) if row["d"] else {}
+        for key, value in body.items():
+            expected[key] += 1
+            for inner in value if isinstance(value, dict) else ():
+                expected[f"{key}.{inner}"] += 1
+    engine = create_engine(migrated_db, make_settings(migrated_db, tmp_path))
+    try:
+        catalogue = await property_stats.fetch_catalogue(
+            engine, queries.EventFilterSpec(app_name=app), PropertyPolicy(), 100
+        )
+    finally:
+        await engine.dispose()
+    assert catalogue.sampled == 5
+    assert {".".join(key.path): key.events for key in catalogue.keys} == dict(expected)
+    assert "old" not in expected
