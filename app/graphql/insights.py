@@ -191,7 +191,8 @@ class InsightsQuery:
                 breakdown=breakdown,
                 top=breakdown_top,
             )
-            result = await funnels.fetch_funnel(info.context.services.engine, request)
+            services = info.context.services
+            result = await funnels.fetch_funnel(services.engine, request, services.settings.stats_parallelism)
         except QueryInputError as exc:
             raise bad_input(str(exc)) from None
         return Funnel(

@@ -22,18 +22,25 @@ Definitions (the tests' reference implementation follows them word for word):
   convert from the previous step's event and from the step-1 event, over the units that
   entered k (the mean of the two middle values when their number is even).
 
-One statement, one ordered pass per unit: the events matching ANY step (by the app and
-time index) are numbered per unit in (createdAt, id) order, then step k's matched event is
-found with one window aggregate over the unit: the smallest number matching step k after
-step k-1's (and within `within` of step 1). Everything is computed live: a session's chain
-may continue on later days and its step 1 be preceded by an earlier one on the day before,
-so per-day answers would not merge exactly (and medians never merge by summing).
+How: one ordered pass per unit. The events matching ANY step (found by the app/type/time
+index) are aggregated per unit into arrays in (createdAt, id) order, and each step's
+matched event is the first array position after the previous step's that matches it
+(`funnel_query`). The work can be split over several connections by a hash of the unit's
+key (`fetch_funnel`); counts add up, and the conversion times come back sorted so the
+medians are taken over all of them.
+
+Everything is computed live, never from `day_answers`: a session's chain may continue on
+later days and its step 1 may be preceded by an earlier step-1 event the day before, so a
+day's answer would depend on the window's other days; and medians do not merge by
+summing. A user-day funnel would merge per day, but it is as fast live.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import enum
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +112,13 @@ class FunnelResult:
     groups: list[FunnelGroup]  # empty without a breakdown; at most `top`, by step-1 units desc
 
 
-def funnel_query(request: FunnelRequest) -> tuple[str, dict[str, Any]]:
+def funnel_query(request: FunnelRequest, *, part: int = 0, parts: int = 1) -> tuple[str, dict[str, Any]]:
+    """One statement: the candidate events (matching any step, found by the app/type/time
+    index) are aggregated per unit into arrays in (createdAt, id) order (`at` the times,
+    `b<k>` whether each event matches step k); step k's matched event is then the first
+    position after step k-1's where `b<k>` is true (`array_position` from there; past the
+    end when step k-1 was not reached), kept when it is within `within` of step 1 (times
+    ascend, so a later one would not be either)."""
     n = len(request.steps)
     window, params = request.window.where()
     conditions = []
@@ -114,76 +127,106 @@ def funnel_query(request: FunnelRequest) -> tuple[str, dict[str, Any]]:
         conditions.append(f"({condition})")
         params.update(step_params)
     params["types"] = sorted({t for step in request.steps for t in step.event_types or ()})
+    key = "session_id" if request.unit is FunnelUnit.SESSION else "user_hash"
     if request.unit is FunnelUnit.SESSION:
-        unit_columns = "session_id AS u1, NULL::date AS u2"
+        unit = 'session_id COLLATE "C" AS u1, NULL::date AS u2'  # byte order: the cheapest exact grouping
         window += " AND session_id IS NOT NULL"
     else:
-        unit_columns = "user_hash AS u1, (created_at AT TIME ZONE 'UTC')::date AS u2"
-    dim = "NULL::text" if request.breakdown is None else request.breakdown.value  # a fixed column name
-    marks = ", ".join(f"{c} AS s{k}" for k, c in enumerate(conditions, 1))
-    layers = [
-        f"base AS (SELECT {unit_columns}, created_at, id, {dim} AS grp, {marks} FROM events "
-        f"WHERE {window} AND event_type = ANY(CAST(:types AS text[])) AND ({' OR '.join(conditions)}))",
-        "m AS (SELECT base.*, row_number() OVER (PARTITION BY u1, u2 ORDER BY created_at, id) AS rn FROM base)",
-        "l1 AS (SELECT m.*, min(rn) FILTER (WHERE s1) OVER w AS r1, min(created_at) FILTER (WHERE s1) OVER w AS t1 "
-        "FROM m WINDOW w AS (PARTITION BY u1, u2))",
-    ]
-    within = ""
-    if request.within is not None:
-        within = " AND created_at <= t1 + CAST(:within AS interval)"
-        params["within"] = request.within
-    for k in range(2, n + 1):
-        after = f"s{k} AND rn > r{k - 1}{within}"
-        layers.append(
-            f"l{k} AS (SELECT l{k - 1}.*, min(rn) FILTER (WHERE {after}) OVER w AS r{k}, "
-            f"min(created_at) FILTER (WHERE {after}) OVER w AS t{k} FROM l{k - 1} WINDOW w AS (PARTITION BY u1, u2))"
-        )
-    times = ", ".join(f"min(t{k}) AS t{k}" for k in range(1, n + 1))
-    layers.append(
-        f"units AS (SELECT {times}, min(grp) FILTER (WHERE rn = r1) AS grp FROM l{n} "
-        "GROUP BY u1, u2 HAVING min(r1) IS NOT NULL)"
+        unit = "user_hash COLLATE \"C\" AS u1, (created_at AT TIME ZONE 'UTC')::date AS u2"
+    if parts > 1:  # a unit's rows share its key, so the whole unit falls in one part
+        window += f" AND (hashtext({key}) & 2147483647) % {int(parts)} = {int(part)}"
+    marks = "".join(f", {c} AS s{k}" for k, c in enumerate(conditions, 1))
+    dim = "" if request.breakdown is None else f", {request.breakdown.value} AS dim"  # a fixed column name
+    # the step marks are computed before the sort, so it carries booleans rather than the columns
+    candidates = (
+        f"SELECT {unit}, created_at, id{marks}{dim} FROM events "
+        f"WHERE {window} AND event_type = ANY(CAST(:types AS text[])) AND ({' OR '.join(conditions)}) OFFSET 0"
     )
+    order = "ORDER BY created_at, id"
+    arrays = [f"array_agg(created_at {order}) AS at"]
+    arrays += [f"array_agg(s{k} {order}) AS b{k}" for k in range(1, n + 1)]
+    if request.breakdown is not None:
+        arrays.append(f"array_agg(dim {order}) AS g")
+    units = f"SELECT {', '.join(arrays)} FROM ({candidates}) AS candidates GROUP BY u1, u2 HAVING bool_or(s1)"
+    # one subquery level per step, fenced (OFFSET 0) so each position is computed once per unit
+    levels = f"SELECT units.*, array_position(b1, true) AS p1 FROM ({units}) AS units OFFSET 0"
+    for k in range(2, n + 1):
+        found = f"array_position(b{k}, true, coalesce(p{k - 1} + 1, cardinality(b{k}) + 1))"
+        if request.within is not None:
+            found = f"CASE WHEN at[{found}] <= at[p1] + CAST(:within AS interval) THEN {found} END"
+        levels = f"SELECT l.*, {found} AS p{k} FROM ({levels}) AS l OFFSET 0"
+    if request.within is not None:
+        params["within"] = request.within
+    times = ", ".join(f"at[p{k}] AS t{k}" for k in range(1, n + 1))
+    group = "NULL::text" if request.breakdown is None else "g[p1]"
+    chains = f"SELECT {times}, {group} AS grp FROM ({levels}) AS chained"
+    # per group: units per step, and each step's conversion times (seconds, ascending) from
+    # the previous step's event (d<k>) and from step 1's (f<k>); medians are taken after the
+    # parts are merged (a median does not merge, its sorted values do)
     figures = [f"count(t{k}) AS e{k}" for k in range(1, n + 1)]
     for k in range(2, n + 1):
-        figures.append(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_seconds(k - 1, k)}) AS p{k}")
-        figures.append(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_seconds(1, k)}) AS q{k}")
+        for name, a in (("d", k - 1), ("f", 1)):
+            seconds = f"CAST(extract(epoch FROM t{k} - t{a}) AS double precision)"
+            figures.append(
+                f"coalesce(array_agg({seconds} ORDER BY {seconds}) FILTER (WHERE t{k} IS NOT NULL), '{{}}') AS {name}{k}"
+            )
     if request.breakdown is None:
-        final = f"SELECT 1 AS overall, NULL::text AS grp, {', '.join(figures)} FROM units"
+        final = f"SELECT 1 AS overall, NULL::text AS grp, {', '.join(figures)} FROM chains"
     else:  # the overall row (GROUPING 1) and one per value of the step-1 event's dimension
         final = (
-            f"SELECT GROUPING(grp) AS overall, grp, {', '.join(figures)} FROM units GROUP BY GROUPING SETS ((), (grp))"
+            f"SELECT GROUPING(grp) AS overall, grp, {', '.join(figures)} FROM chains GROUP BY GROUPING SETS ((), (grp))"
         )
-    sql = (
-        f"WITH {', '.join(layers)} SELECT * FROM ({final}) AS figures "
-        'ORDER BY overall DESC, e1 DESC, grp COLLATE "C" NULLS FIRST LIMIT :limit'
-    )
-    return sql, {**params, "limit": request.top + 1}
+    return f"WITH chains AS MATERIALIZED ({chains}) {final}", params
 
 
-def _seconds(a: int, b: int) -> str:
-    return f"CAST(extract(epoch FROM t{b} - t{a}) AS double precision)"
-
-
-async def fetch_funnel(engine: AsyncEngine, request: FunnelRequest) -> FunnelResult:
-    sql, params = funnel_query(request)
+async def fetch_funnel(engine: AsyncEngine, request: FunnelRequest, parallelism: int = 1) -> FunnelResult:
+    """The funnel, counted on up to `parallelism` pooled connections at once: part i takes the
+    units whose hash (of sessionId or userHash) is i modulo the number of parts, so each unit
+    is in exactly one part; counts add up and the conversion times are merged before the
+    medians are taken. Every part reads all candidate rows; the sorting and aggregating,
+    most of the work, is shared out."""
+    parts = max(1, parallelism)
     n = len(request.steps)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-        rows = (await conn.execute(text(sql), params)).all()
 
-    def figures(row: Any) -> list[StepFigures]:
-        mapping = row._mapping
+    async def run(part: int) -> list[Any]:
+        sql, params = funnel_query(request, part=part, parts=parts)
+        async with engine.begin() as conn:
+            await conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+            return list((await conn.execute(text(sql), params)).all())
+
+    merged: dict[tuple[int, str | None], list[Any]] = {}
+    for rows in await asyncio.gather(*(run(part) for part in range(parts))):
+        for row in rows:
+            values = row._mapping
+            into = merged.setdefault((values["overall"], values["grp"]), [[0] * n, {}])
+            for k in range(1, n + 1):
+                into[0][k - 1] += values[f"e{k}"]
+                for name in ("d", "f"):
+                    if k > 1:
+                        into[1].setdefault(f"{name}{k}", []).extend(values[f"{name}{k}"])
+
+    def figures(counts: list[int], times: dict[str, list[float]]) -> list[StepFigures]:
         return [
             StepFigures(
-                entered=mapping[f"e{k}"],
-                median_from_previous=None if k == 1 else mapping[f"p{k}"],
-                median_from_start=None if k == 1 else mapping[f"q{k}"],
+                entered=counts[k - 1],
+                median_from_previous=_median(times.get(f"d{k}", [])),
+                median_from_start=_median(times.get(f"f{k}", [])),
             )
             for k in range(1, n + 1)
         ]
 
-    overall = next((figures(row) for row in rows if row.overall == 1), None)
-    if overall is None:  # no unit at all: GROUP BY () still gives its row, but not with a breakdown
-        overall = [StepFigures(0, None, None) for _ in range(n)]
-    groups = [FunnelGroup(row.grp, figures(row)) for row in rows if row.overall == 0]
-    return FunnelResult(overall=overall, groups=groups)
+    overall = [StepFigures(0, None, None) for _ in range(n)]
+    groups = []
+    for (flag, value), (counts, times) in merged.items():
+        if flag == 1:
+            overall = figures(counts, times)
+        elif counts[0]:
+            groups.append(FunnelGroup(value, figures(counts, times)))
+    # the most step-1 units first, ties by value in byte order (None first)
+    groups.sort(key=lambda g: (-g.steps[0].entered, g.value is not None, (g.value or "").encode()))
+    return FunnelResult(overall=overall, groups=groups[: request.top])
+
+
+def _median(values: list[float]) -> float | None:
+    """The median (the mean of the two middle values for an even count); None for none."""
+    return statistics.median(values) if values else None
