@@ -167,9 +167,8 @@ def funnel_query(request: FunnelRequest, *, part: int = 0, parts: int = 1) -> tu
     for k in range(2, n + 1):
         for name, a in (("d", k - 1), ("f", 1)):
             seconds = f"CAST(extract(epoch FROM t{k} - t{a}) AS double precision)"
-            figures.append(
-                f"coalesce(array_agg({seconds} ORDER BY {seconds}) FILTER (WHERE t{k} IS NOT NULL), '{{}}') AS {name}{k}"
-            )
+            collected = f"array_agg({seconds} ORDER BY {seconds}) FILTER (WHERE t{k} IS NOT NULL)"
+            figures.append(f"coalesce({collected}, '{{}}') AS {name}{k}")
     if request.breakdown is None:
         final = f"SELECT 1 AS overall, NULL::text AS grp, {', '.join(figures)} FROM chains"
     else:  # the overall row (GROUPING 1) and one per value of the step-1 event's dimension

@@ -21,7 +21,6 @@ from testkit.insights import APP, WINDOW_DAYS, base_day, insight_rows
 from testkit.seed import insert_rows
 from testkit.settings import make_settings
 from testkit.stats import raw_rows
-from testkit.tokens import token
 
 BASE = base_day()
 END = BASE + dt.timedelta(days=WINDOW_DAYS)
