@@ -46,7 +46,11 @@ def utc_days(spec: EventFilterSpec, what: str) -> list[DaySlice]:
     for i in range(count):
         day = first + DAY * i
         midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
-        slices.append(DaySlice(day, max(midnight, spec.start), min(midnight + DAY, spec.end)))
+        try:
+            upper = midnight + DAY
+        except OverflowError:  # the last day there is: it ends where time does
+            upper = dt.datetime.max.replace(tzinfo=dt.UTC)
+        slices.append(DaySlice(day, max(midnight, spec.start), min(upper, spec.end)))
     return slices
 
 

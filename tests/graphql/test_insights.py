@@ -257,3 +257,23 @@ async def test_bad_input_says_what_to_change(
     body = await gql(insights_client, query, variables, admin_headers)
     (error,) = body["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT" and fragment in error["message"], error
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"from": "9999-12-30T00:00:00Z", "to": "9999-12-31T23:59:59.999999Z"},
+        {"from": "0001-01-01T00:00:00Z", "to": "0001-01-03T00:00:00Z"},
+    ],
+)
+async def test_windows_at_the_ends_of_time_are_answered(
+    insights_client: httpx.AsyncClient, admin_headers: dict[str, str], window: dict[str, str]
+) -> None:
+    body = await gql(
+        insights_client, ADOPTION, {"population": window, "target": {"eventTypes": ["export"]}}, admin_headers
+    )
+    assert "errors" not in body, body
+    assert {day["activeUsers"] for day in body["data"]["adoption"]["days"]} == {0}
+    body = await gql(insights_client, FUNNEL, {"filter": window, "steps": STEPS, "within": 2**31 - 1}, admin_headers)
+    assert "errors" not in body, body
+    assert [step["entered"] for step in body["data"]["funnel"]["steps"]] == [0, 0, 0]
