@@ -193,37 +193,42 @@ async def fetch_funnel(engine: AsyncEngine, request: FunnelRequest, parallelism:
             await conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
             return list((await conn.execute(text(sql), params)).all())
 
-    merged: dict[tuple[int, str | None], list[Any]] = {}
+    # (overall flag, group value) -> units per step, and conversion times per step
+    merged: dict[tuple[int, str | None], _Tally] = {}
     for rows in await asyncio.gather(*(run(part) for part in range(parts))):
         for row in rows:
             values = row._mapping
-            into = merged.setdefault((values["overall"], values["grp"]), [[0] * n, {}])
+            tally = merged.setdefault((values["overall"], values["grp"]), _Tally(n))
             for k in range(1, n + 1):
-                into[0][k - 1] += values[f"e{k}"]
-                for name in ("d", "f"):
-                    if k > 1:
-                        into[1].setdefault(f"{name}{k}", []).extend(values[f"{name}{k}"])
-
-    def figures(counts: list[int], times: dict[str, list[float]]) -> list[StepFigures]:
-        return [
-            StepFigures(
-                entered=counts[k - 1],
-                median_from_previous=_median(times.get(f"d{k}", [])),
-                median_from_start=_median(times.get(f"f{k}", [])),
-            )
-            for k in range(1, n + 1)
-        ]
-
-    overall = [StepFigures(0, None, None) for _ in range(n)]
+                tally.entered[k - 1] += values[f"e{k}"]
+                if k > 1:
+                    tally.from_previous[k - 1].extend(values[f"d{k}"])
+                    tally.from_start[k - 1].extend(values[f"f{k}"])
+    overall = _Tally(n).figures()
     groups = []
-    for (flag, value), (counts, times) in merged.items():
+    for (flag, value), tally in merged.items():
         if flag == 1:
-            overall = figures(counts, times)
-        elif counts[0]:
-            groups.append(FunnelGroup(value, figures(counts, times)))
+            overall = tally.figures()
+        elif tally.entered[0]:
+            groups.append(FunnelGroup(value, tally.figures()))
     # the most step-1 units first, ties by value in byte order (None first)
     groups.sort(key=lambda g: (-g.steps[0].entered, g.value is not None, (g.value or "").encode()))
     return FunnelResult(overall=overall, groups=groups[: request.top])
+
+
+class _Tally:
+    """One group's figures summed over the parts."""
+
+    def __init__(self, steps: int) -> None:
+        self.entered = [0] * steps
+        self.from_previous: list[list[float]] = [[] for _ in range(steps)]
+        self.from_start: list[list[float]] = [[] for _ in range(steps)]
+
+    def figures(self) -> list[StepFigures]:
+        return [
+            StepFigures(entered, _median(previous), _median(start))
+            for entered, previous, start in zip(self.entered, self.from_previous, self.from_start, strict=True)
+        ]
 
 
 def _median(values: list[float]) -> float | None:
