@@ -25,7 +25,6 @@ NOT_EXISTS only.
 
 from __future__ import annotations
 
-import decimal
 import enum
 import functools
 import json
@@ -155,11 +154,13 @@ class PropertyCondition:
             params[f"{name}_values"] = [json.dumps(item) for item in self.values]
             return f"{at} = ANY(CAST(:{name}_values AS jsonb[]))", params
         # CASE: the cast runs only on numbers (an AND may be evaluated in any order)
-        params[f"{name}_value"] = decimal.Decimal(str(self.values[0]))
+        # the number as its JSON text, read by PostgreSQL as numeric: exact (no binary float in between),
+        # and JSON-able, so stored answers can be keyed by these parameters
+        params[f"{name}_value"] = json.dumps(self.values[0])
         comparison = NUMERIC_OPS[self.op]
         return (
             f"(CASE WHEN jsonb_typeof({at}) = 'number' THEN CAST({at} AS numeric) {comparison} "
-            f"CAST(:{name}_value AS numeric) ELSE FALSE END)"
+            f"CAST(CAST(:{name}_value AS text) AS numeric) ELSE FALSE END)"
         ), params
 
     def key(self) -> dict[str, Any]:

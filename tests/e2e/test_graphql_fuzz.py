@@ -3,7 +3,8 @@
 The schema is loaded by introspecting the running app (`schemathesis.graphql.from_dict` on the
 answer to the standard introspection query), so what is fuzzed is what is served. For each
 root field (`Mutation.trackEvent`, `Mutation.trackEvents`, `Query.events`, `Query.eventStats`,
-`Query.event`, and the federation fields `_entities` / `_service`) the cases come from
+the insights (`Query.adoption`, `Query.funnel`, ...), `Query.event`, and the federation fields
+`_entities` / `_service`) the cases come from
 `schema[root][field].as_strategy(...)` in positive and negative mode, driven by Hypothesis.
 
 Schemathesis's own ASGI transport (Starlette's TestClient, used without a `with` block) does
@@ -71,15 +72,19 @@ from testkit.tokens import token
 
 POSITIVE_EXAMPLES = {
     "trackEvent": 120, "trackEvents": 60, "events": 150, "eventStats": 150, "event": 25, "_entities": 30, "_service": 3,
+    "adoption": 60, "funnel": 100,
 }  # fmt: skip
 NEGATIVE_EXAMPLES = {
     "trackEvent": 20, "trackEvents": 15, "events": 15, "eventStats": 15, "event": 8, "_entities": 10, "_service": 0,
+    "adoption": 10, "funnel": 10,
 }  # fmt: skip
 REQUEST_TIMEOUT = 5.0  # seconds one request may take before it counts as a hang
 MIN_ACCEPTED = {"trackEvent": 4, "trackEvents": 6}  # rows each mutation run must have stored
 MIN_EXECUTED = {
     "events": 8,
     "eventStats": 8,
+    "adoption": 3,
+    "funnel": 3,
     "event": 5,
     "_entities": 5,
     "_service": 3,
@@ -92,11 +97,13 @@ OPERATIONS = [  # mutations first: the queries then read what they stored
     ("Mutation", "trackEvents"),
     ("Query", "events"),
     ("Query", "eventStats"),
+    ("Query", "adoption"),
+    ("Query", "funnel"),
     ("Query", "event"),
     ("Query", "_entities"),
     ("Query", "_service"),
 ]
-ADMIN_ONLY = {"events", "eventStats", "event", "_entities"}
+ADMIN_ONLY = {"events", "eventStats", "adoption", "funnel", "event", "_entities"}
 MUTATIONS = {"trackEvent", "trackEvents"}
 
 # --- callers --------------------------------------------------------------------------------
@@ -574,6 +581,37 @@ def hoist_arguments(query: str, schema: graphql.GraphQLSchema) -> dict[str, Any]
     }
 
 
+WINDOWED = {"adoption", "funnel"}  # insights that take a bounded window
+
+
+def bound_window(variables: dict[str, Any]) -> None:
+    """Make an insight's variables the shape it takes, so cases reach its SQL: the window
+    argument (`population`, `filter`) has only appName besides the last 30 days; what is
+    counted in it (`target`, each of 2 to 10 `steps`) names an event type and no app, window,
+    session or user; counts and limits are in range."""
+    now = dt.datetime.now(dt.UTC)
+    window = {"from": (now - dt.timedelta(days=30)).isoformat(), "to": now.isoformat()}
+    for name in ("population", "filter"):
+        if name in variables:
+            given = variables[name] if isinstance(variables[name], dict) else {}
+            variables[name] = {**{key: given[key] for key in ("appName",) if key in given}, **window}
+
+    def counted(value: dict[str, Any]) -> dict[str, Any]:
+        kept = {
+            key: item for key, item in value.items() if key not in ("appName", "from", "to", "sessionId", "userHash")
+        }
+        return {**kept, "eventTypes": kept.get("eventTypes") or ["click"]}
+
+    if isinstance(variables.get("target"), dict):
+        variables["target"] = counted(variables["target"])
+    if "steps" in variables:
+        steps = [step for step in variables["steps"] or [] if isinstance(step, dict)][:10]
+        variables["steps"] = [counted(step) for step in steps + [{} for _ in range(2 - len(steps))]]
+    for name, lowest, highest in (("breakdownTop", 1, 100), ("within", 1, 2**31 - 1)):
+        if not isinstance(variables.get(name), int) or not lowest <= variables[name] <= highest:
+            variables.pop(name, None)
+
+
 def apply_tweak(payload: dict[str, Any], tweak: tuple[Any, ...], field_name: str) -> None:
     """Change the hoisted variables the way `TWEAKS` drew (see there)."""
     variables = payload["variables"]
@@ -704,6 +742,8 @@ def run_operation(fuzz: Fuzz, root: str, field_name: str, mode: GenerationMode, 
             group_by = payload["variables"].get("groupBy")
             if isinstance(group_by, list):  # duplicates are refused before any SQL; literal cases keep them
                 payload["variables"]["groupBy"] = list(dict.fromkeys(map(str, group_by)))
+            if field_name in WINDOWED:  # a missing or too long window is refused before any SQL; literal cases keep it
+                bound_window(payload["variables"])
             if tweak is not None:
                 apply_tweak(payload, tweak, field_name)
         headers = {"content-type": "application/json"}

@@ -453,3 +453,37 @@ async def test_bad_input_is_a_clear_error(
 ) -> None:
     (error,) = (await gql(api, query, variables, admin_headers))["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT" and fragment in error["message"], error
+
+
+ADOPTION = """query($p: EventFilter!, $t: EventFilter!) {
+  adoption(population: $p, target: $t) { days { day activeUsers targetUsers } }
+}"""
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [[{"path": "lang", "op": "EQ", "value": "de"}], [{"path": "durationMs", "op": "GT", "value": 1000.5}]],
+)
+async def test_property_filters_reach_the_other_insights(
+    api: httpx.AsyncClient, admin_headers: dict[str, str], raw: list[dict[str, Any]], conditions: list[dict[str, Any]]
+) -> None:
+    """Every EventFilter takes properties: adoption's target here (asked twice, the second
+    time from the closed days' stored answers, keyed by the property filter too)."""
+    first = (NOW - dt.timedelta(days=9)).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = first + dt.timedelta(days=10)
+    population = {"appName": "admin-console", "from": first.isoformat(), "to": end.isoformat()}
+    target = {"eventTypes": ["view"], "properties": conditions}
+    expected: dict[str, set[str]] = defaultdict(set)
+    for row in raw:
+        if (
+            row["app_name"] == "admin-console"
+            and row["event_type"] == "view"
+            and all(holds(row, c) for c in conditions)
+        ):
+            expected[row["created_at"].astimezone(dt.UTC).date().isoformat()].add(row["user_hash"])
+    assert expected
+    for _ in range(2):
+        days = ok(await gql(api, ADOPTION, {"p": population, "t": target}, admin_headers))["adoption"]["days"]
+        assert {d["day"]: d["targetUsers"] for d in days if d["targetUsers"]} == {
+            day: len(users) for day, users in expected.items()
+        }

@@ -197,6 +197,8 @@ def test_rotation_while_serving_logs_fingerprints_never_secrets(migrated_db: str
             "SIGNALS_SALT_SECRET_FILE": str(path),
             "SIGNALS_SALT_SECRET_POLL_SECONDS": "0.2",
             "SIGNALS_DATA_DIR": data_dir(tmp_path),
+            # the traffic below is up to 100 requests/s without credentials for several seconds
+            "SIGNALS_ANONYMOUS_RATE_LIMIT": "100000/minute",
         },
         port,
     )
