@@ -63,6 +63,21 @@ describe("SignalsProvider and useTrackEvent", () => {
     expect(server.sent().map((i) => i.clientEventId)).toEqual(ids);
   });
 
+  it("waits for a ready promise and sends what waited once it resolves", async () => {
+    const server = recordingServer();
+    let loaded!: () => void;
+    const loading = new Promise<void>((resolve) => {
+      loaded = resolve;
+    });
+    const ids: Array<string | null> = [];
+    renderApp({ transport: server.transport, ready: loading }, <Button onTracked={(id) => ids.push(id)} />);
+    act(() => screen.getByText("export").click());
+    await sleep(40);
+    expect(server.requests).toHaveLength(0);
+    await act(async () => loaded());
+    await waitFor(() => expect(server.sent().map((i) => i.clientEventId)).toEqual(ids));
+  });
+
   it("waits for a ready promise; its rejection discards what waited", async () => {
     const server = recordingServer();
     let fail!: (reason: unknown) => void;
