@@ -1,6 +1,6 @@
 # The README's commands:
 #   make run    - set up .venv (runtime dependencies only) and serve on the embedded PostgreSQL
-#   make test   - set up .venv (+ test and dev tools, JS tools, Debian chromium) and run the whole suite
+#   make test   - set up .venv (+ test and dev tools, JS tools, clients/react's npm packages, Debian chromium) and run the whole suite
 #   make check  - the quality gate: ruff format --check, ruff check, mypy (strict on app/ and jobs/)
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test check setup node browser bench-ingest bench-retention clean
+.PHONY: run test check setup node react browser bench-ingest bench-retention clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,16 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# @signals/react's own npm dependencies (tsc, vitest, jsdom, vite, React, Apollo Client)
+clients/react/node_modules/.package-lock.json: clients/react/package.json clients/react/package-lock.json
+	cd clients/react && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 setup: $(DEV_STAMP)
 
 node: node_modules/.package-lock.json
+
+react: clients/react/node_modules/.package-lock.json
 
 # Debian's Chromium for the browser tests (no-op when /usr/bin/chromium exists)
 browser:
@@ -42,7 +49,7 @@ check: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(DEV_STAMP) node browser
+test: $(DEV_STAMP) node react browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench-ingest: $(DEV_STAMP)   # needs `wrk` (apt-get install wrk); about 1.5 minutes
@@ -52,4 +59,4 @@ bench-retention: $(DEV_STAMP)
 	$(BIN)/python bench/retention.py
 
 clean:
-	rm -rf $(VENV) node_modules .data
+	rm -rf $(VENV) node_modules .data clients/react/node_modules clients/react/dist

@@ -21,12 +21,13 @@ from testkit.processes import clean_env
 
 
 class LiveServer:
-    """The app served over real HTTP on 127.0.0.1:<free port> until `stop()`."""
+    """The app served over real HTTP on 127.0.0.1:<free port> until `stop()`; `port` serves
+    on a given one instead (the same service back after an outage)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, port: int = 0) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(

@@ -1,4 +1,5 @@
-"""The `signals` command: serve, migrate, prisma, token (+ retention, anonymise, secret: app/cli/ops.py)."""
+"""The `signals` command: serve, migrate, prisma, token (+ retention, anonymise, secret: app/cli/ops.py;
+codegen: app/cli/codegen.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from app.auth.tokens import hs_secret, issue_token
+from app.cli.codegen import add_codegen_command
 from app.cli.ops import add_ops_commands
 from app.config import PROJECT_ROOT, ConfigError, Settings, load_settings
 from app.logs import configure_logging
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(func=_token)
 
     add_ops_commands(sub)
+    add_codegen_command(sub)
     return parser
 
 
