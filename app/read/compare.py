@@ -33,7 +33,10 @@ class Comparison(enum.Enum):
 
 def previous_window(start: dt.datetime, end: dt.datetime, mode: Comparison) -> tuple[dt.datetime, dt.datetime]:
     """The earlier window [start, end) to compare [start, end) with (QueryInputError when it
-    would begin before the first representable instant)."""
+    would begin before the first representable instant). Computed in UTC: Python subtracts
+    a timedelta from an aware datetime in its own zone's wall time, which across a
+    daylight-saving change would be an hour off."""
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
     if start >= end:
         raise QueryInputError("filter.from must be before filter.to (from is inclusive, to exclusive)")
     shift = end - start if mode is Comparison.PREVIOUS_PERIOD else WEEK
