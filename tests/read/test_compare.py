@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -51,13 +52,13 @@ def test_no_daylight_saving_shift() -> None:
 @pytest.mark.parametrize("mode", list(Comparison))
 def test_windows_before_year_one_are_refused(mode: Comparison) -> None:
     start = dt.datetime(1, 1, 3, tzinfo=UTC)
-    with pytest.raises(QueryInputError, match="move filter.from later"):
+    with pytest.raises(QueryInputError, match=re.escape("move filter.from later")):
         previous_window(start, start + dt.timedelta(days=30), mode)
 
 
 def test_an_empty_window_is_refused() -> None:
     at = dt.datetime(2026, 3, 1, tzinfo=UTC)
-    with pytest.raises(QueryInputError, match="filter.from must be before filter.to"):
+    with pytest.raises(QueryInputError, match=re.escape("filter.from must be before filter.to")):
         previous_window(at, at, Comparison.PREVIOUS_PERIOD)
 
 
