@@ -240,6 +240,9 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=2_000, ge=10, le=1_000_000)
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=64 * 1024 * 1024)
     stats_parallelism: int = Field(default=2, ge=1, le=16)
+    # description key paths (dot paths, e.g. `lang,source.kind`) the read side may filter, break
+    # down and aggregate by; each entry allows itself and every path under it; empty = all
+    queryable_properties: CommaList = []
 
     @field_validator(
         "jwt_algorithms",
@@ -247,11 +250,20 @@ class Settings(BaseSettings):
         "allowed_event_types",
         "allowed_entity_types",
         "trusted_proxies",
+        "queryable_properties",
         mode="before",
     )
     @classmethod
     def _comma_lists(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator("queryable_properties")
+    @classmethod
+    def _check_property_paths(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if any(not key for key in entry.split(".")):
+                raise ValueError(f"{entry!r} is not a dot path of description keys (e.g. lang or source.kind)")
+        return value
 
     @field_validator("database_url")
     @classmethod

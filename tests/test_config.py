@@ -80,3 +80,10 @@ def test_comma_separated_lists() -> None:
     settings = load_settings(allowed_apps=" a , b,,c ", trusted_proxies="10.0.0.0/8, 2")
     assert settings.allowed_apps == ["a", "b", "c"]
     assert settings.trusted_proxies == ["10.0.0.0/8", "2"]
+
+
+def test_queryable_properties_are_dot_paths() -> None:
+    assert load_settings(queryable_properties="lang, source.kind").queryable_properties == ["lang", "source.kind"]
+    assert load_settings().queryable_properties == []
+    with pytest.raises(ConfigError, match=r"(?i)queryable_properties"):
+        load_settings(queryable_properties="lang,source..kind")

@@ -15,7 +15,7 @@ from strawberry.types import Info
 
 from app.graphql.context import Context
 from app.graphql.errors import bad_input
-from app.graphql.read import EventFilter
+from app.graphql.read import EventFilter, property_policy
 from app.read import adoption, funnels
 from app.read.queries import Dimension, QueryInputError
 
@@ -141,8 +141,9 @@ class InsightsQuery:
     async def adoption(self, info: Info[Context, None], population: EventFilter, target: EventFilter) -> Adoption:
         info.context.require_admin()
         settings, engine = info.context.services.settings, info.context.services.engine
+        allowed = property_policy(info)
         try:
-            request = adoption.AdoptionRequest(population.spec(), target.spec())
+            request = adoption.AdoptionRequest(population.spec(allowed), target.spec(allowed))
             days = await adoption.fetch_adoption(engine, request, retention_days=settings.retention_days)
         except QueryInputError as exc:
             raise bad_input(str(exc)) from None
@@ -182,10 +183,11 @@ class InsightsQuery:
         breakdown_top: int = 20,
     ) -> Funnel:
         info.context.require_admin()
+        allowed = property_policy(info)
         try:
             request = funnels.FunnelRequest(
-                window=filter.spec(),
-                steps=tuple(step.spec() for step in steps),
+                window=filter.spec(allowed),
+                steps=tuple(step.spec(allowed) for step in steps),
                 unit=count_by,
                 within=None if within is None else dt.timedelta(seconds=within),
                 breakdown=breakdown,

@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 from app.graphql.context import Context
 from app.graphql.errors import bad_input
-from app.graphql.read import EventFilter
+from app.graphql.read import EventFilter, filter_spec
 from app.read import journeys
 from app.read.queries import QueryInputError
 
@@ -76,7 +76,7 @@ class JourneysQuery:
         info.context.require_admin()
         services = info.context.services
         try:
-            request = journeys.NextEventsRequest(filter.spec(), event_type, top)
+            request = journeys.NextEventsRequest(filter_spec(filter, info), event_type, top)
             result = await journeys.fetch_next_events(services.engine, request, services.settings.stats_parallelism)
         except QueryInputError as exc:
             raise bad_input(str(exc)) from None

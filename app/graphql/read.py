@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.graphql.context import Context
@@ -20,6 +21,7 @@ from app.graphql.errors import bad_input
 from app.graphql.events import Event
 from app.read import queries, rollup
 from app.read.compare import Comparison, Delta, delta, previous_window
+from app.read.properties import MAX_PROPERTY_FILTERS, PropertyCondition, PropertyOp, PropertyPolicy, policy
 from app.read.queries import BucketUnit, Dimension
 
 DEFAULT_PAGE = 100
@@ -39,6 +41,33 @@ strawberry.enum(
     description="PREVIOUS_PERIOD: the window of the same length ending at filter.from. "
     "PREVIOUS_WEEK: the same window shifted 7 days earlier (overlapping it when longer than a week).",
 )
+strawberry.enum(
+    PropertyOp,
+    name="PropertyOp",
+    description=(
+        "EQ/IN: the JSON value at the path equals `value` / one of `values` (JSON strings, numbers, booleans; "
+        'the string "1" is not the number 1). EXISTS: the key is present (a JSON null counts); NOT_EXISTS: absent. '
+        "GT/GTE/LT/LTE: the value is a JSON number and compares so with `value` (a number)."
+    ),
+)
+
+
+@strawberry.input(
+    description=(
+        "A condition on a description key. `path` is keys joined by '.', e.g. `source.kind` (arrays are values, "
+        "not entered). Keys that look like personal data take EXISTS/NOT_EXISTS only."
+    )
+)
+class PropertyFilter:
+    path: str
+    op: PropertyOp = PropertyOp.EQ
+    value: JSON | None = strawberry.field(default=None, description="for EQ, GT, GTE, LT, LTE")
+    values: list[JSON] | None = strawberry.field(default=None, description="for IN (1 to 100)")
+
+    def condition(self, allowed: PropertyPolicy) -> PropertyCondition:
+        condition = PropertyCondition.build(self.path, self.op, self.value, self.values)
+        allowed.check_condition(condition)
+        return condition
 
 
 @strawberry.input(description="Events matching every given field (omitted = any).")
@@ -55,18 +84,33 @@ class EventFilter:
     user_hash: str | None = None
     from_: dt.datetime | None = strawberry.field(default=None, name="from", description="inclusive; no offset = UTC")
     to: dt.datetime | None = strawberry.field(default=None, description="exclusive; no offset = UTC")
+    properties: list[PropertyFilter] | None = strawberry.field(
+        default=None,
+        description=f"description keys, all must hold (at most {MAX_PROPERTY_FILTERS}); see PropertyFilter",
+    )
 
-    def spec(self) -> queries.EventFilterSpec:
+    def spec(self, allowed: PropertyPolicy) -> queries.EventFilterSpec:
         equal = {name: getattr(self, name) for name in queries.EQUALITY_FILTERS}
         types = tuple(self.event_types) if self.event_types else None
         try:
-            return queries.EventFilterSpec(**equal, event_types=types, start=self.from_, end=self.to)
+            if len(self.properties or ()) > MAX_PROPERTY_FILTERS:
+                raise queries.QueryInputError(f"filter.properties: at most {MAX_PROPERTY_FILTERS} property filters")
+            conditions = tuple(item.condition(allowed) for item in self.properties or ())
+            return queries.EventFilterSpec(
+                **equal, event_types=types, start=self.from_, end=self.to, properties=conditions
+            )
         except queries.QueryInputError as exc:
             raise bad_input(str(exc)) from None
 
 
-def filter_spec(event_filter: EventFilter | None) -> queries.EventFilterSpec:
-    return event_filter.spec() if event_filter is not None else queries.EventFilterSpec()
+def property_policy(info: Info[Context, Any]) -> PropertyPolicy:
+    """The operator's SIGNALS_QUERYABLE_PROPERTIES."""
+    return policy(tuple(info.context.services.settings.queryable_properties))
+
+
+def filter_spec(event_filter: EventFilter | None, info: Info[Context, Any]) -> queries.EventFilterSpec:
+    """The filter as the read side takes it; property paths checked against the operator's allowlist."""
+    return event_filter.spec(property_policy(info)) if event_filter is not None else queries.EventFilterSpec()
 
 
 @strawberry.federation.type(
@@ -349,7 +393,7 @@ class ReadQuery:
         first = DEFAULT_PAGE if first is None else first
         if first < 1:
             raise bad_input(f"first must be at least 1 (at most {MAX_PAGE} are returned)")
-        spec = filter_spec(filter)
+        spec = filter_spec(filter, info)
         try:
             cursor = queries.Cursor.decode(after) if after else None
         except queries.QueryInputError as exc:
@@ -386,7 +430,7 @@ class ReadQuery:
         dims = list(group_by or [])
         if len(set(dims)) != len(dims):
             raise bad_input("groupBy names a dimension twice")
-        spec = filter_spec(filter)
+        spec = filter_spec(filter, info)
         if compare_to is not None:
             if spec.start is None or spec.end is None:
                 raise bad_input("compareTo needs an explicit window: set both filter.from and filter.to")

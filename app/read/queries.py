@@ -30,6 +30,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+# QueryInputError is re-exported: callers know it as queries.QueryInputError
+from app.read.errors import QueryInputError as QueryInputError
+from app.read.properties import PropertyCondition
 from app.storage.events import SELECT_COLUMNS, is_utf8
 
 
@@ -81,10 +84,6 @@ _STEPS = {
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-class QueryInputError(ValueError):
-    """Input the caller must change; `str()` says how."""
-
-
 def too_many_buckets(max_rows: int) -> QueryInputError:
     return QueryInputError(
         f"more than {max_rows} buckets: narrow the time window, use a coarser interval or fewer groupBy dimensions"
@@ -93,7 +92,8 @@ def too_many_buckets(max_rows: int) -> QueryInputError:
 
 @dataclass(frozen=True)
 class EventFilterSpec:
-    """Equality filters (None = any) and a half-open time window [start, end)."""
+    """Equality filters (None = any), a half-open time window [start, end) and property
+    conditions (all must hold)."""
 
     app_name: str | None = None
     event_types: tuple[str, ...] | None = None
@@ -107,6 +107,8 @@ class EventFilterSpec:
     user_hash: str | None = None
     start: dt.datetime | None = None
     end: dt.datetime | None = None
+    # conditions on description keys, all must hold (app.read.properties)
+    properties: tuple[PropertyCondition, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
@@ -150,15 +152,22 @@ class EventFilterSpec:
         if self.end is not None:
             parts.append("created_at < :f_end")
             params["f_end"] = self.end
+        for index, condition in enumerate(self.properties):
+            sql, condition_params = condition.sql(f"f_p{index}")
+            parts.append(sql)
+            params.update(condition_params)
         return (" AND ".join(parts) or "TRUE"), params
 
 
-EQUALITY_FILTERS = tuple(f.name for f in fields(EventFilterSpec) if f.name not in ("event_types", "start", "end"))
+EQUALITY_FILTERS = tuple(
+    f.name for f in fields(EventFilterSpec) if f.name not in ("event_types", "start", "end", "properties")
+)
 _FILTER_NAMES = {  # EventFilterSpec field -> EventFilter (GraphQL) field, for messages
     **{name: name.split("_")[0] + "".join(part.title() for part in name.split("_")[1:]) for name in EQUALITY_FILTERS},
     "event_types": "eventTypes",
     "start": "from",
     "end": "to",
+    "properties": "properties",
 }
 
 

@@ -43,6 +43,7 @@ def eligible(request: StatsRequest) -> bool:
     return (
         spec.app_name is not None
         and not spec.event_types
+        and not spec.properties
         and all(getattr(spec, name) is None for name in EQUALITY_FILTERS if name != "app_name")
         and request.group_by in ((), (Dimension.APP_NAME,))
         and request.unit in (BucketUnit.DAY, BucketUnit.WEEK)

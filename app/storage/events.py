@@ -36,6 +36,10 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EventRow))
 HIDDEN = frozenset({"dedup_key"})
 """Columns that are stored but never shown or exported (the GraphQL type marks them private)."""
 
+DESCRIPTION_MAX_DEPTH = 16
+"""How deep a stored `description` nests at most: ingest refuses deeper ones, so a property
+path (app/read/properties.py) has at most this many keys."""
+
 SELECT_COLUMNS = ", ".join(("id", *COLUMNS))
 """What the read side selects for one event: `id` and every written column."""
 

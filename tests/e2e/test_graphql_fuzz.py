@@ -72,11 +72,11 @@ from testkit.tokens import token
 
 POSITIVE_EXAMPLES = {
     "trackEvent": 120, "trackEvents": 60, "events": 150, "eventStats": 150, "event": 25, "_entities": 30, "_service": 3,
-    "adoption": 60, "funnel": 100,
+    "adoption": 60, "funnel": 100, "propertyBreakdown": 80, "propertyAggregates": 80, "propertyCatalogue": 40,
 }  # fmt: skip
 NEGATIVE_EXAMPLES = {
     "trackEvent": 20, "trackEvents": 15, "events": 15, "eventStats": 15, "event": 8, "_entities": 10, "_service": 0,
-    "adoption": 10, "funnel": 10,
+    "adoption": 10, "funnel": 10, "propertyBreakdown": 10, "propertyAggregates": 10, "propertyCatalogue": 5,
 }  # fmt: skip
 REQUEST_TIMEOUT = 5.0  # seconds one request may take before it counts as a hang
 MIN_ACCEPTED = {"trackEvent": 4, "trackEvents": 6}  # rows each mutation run must have stored
@@ -85,6 +85,9 @@ MIN_EXECUTED = {
     "eventStats": 8,
     "adoption": 3,
     "funnel": 3,
+    "propertyBreakdown": 3,
+    "propertyAggregates": 3,
+    "propertyCatalogue": 3,
     "event": 5,
     "_entities": 5,
     "_service": 3,
@@ -99,11 +102,24 @@ OPERATIONS = [  # mutations first: the queries then read what they stored
     ("Query", "eventStats"),
     ("Query", "adoption"),
     ("Query", "funnel"),
+    ("Query", "propertyBreakdown"),
+    ("Query", "propertyAggregates"),
+    ("Query", "propertyCatalogue"),
     ("Query", "event"),
     ("Query", "_entities"),
     ("Query", "_service"),
 ]
-ADMIN_ONLY = {"events", "eventStats", "adoption", "funnel", "event", "_entities"}
+ADMIN_ONLY = {
+    "events",
+    "eventStats",
+    "adoption",
+    "funnel",
+    "propertyBreakdown",
+    "propertyAggregates",
+    "propertyCatalogue",
+    "event",
+    "_entities",
+}
 MUTATIONS = {"trackEvent", "trackEvents"}
 
 # --- callers --------------------------------------------------------------------------------
