@@ -5,8 +5,10 @@ resolvers' own code:
   buckets and the window's total (events, summed daily users); then the same with
   compareTo PREVIOUS_PERIOD, which adds the previous 30 days' buckets and the deltas of the
   totals, all run concurrently as the GraphQL executor runs sibling fields. Target: the
-  comparison costs at most 2x the plain query (RATIOS).
-- nextEvents after admin-console views over 7 days, top 10.
+  comparison costs at most 2x the plain query (RATIOS). The ms targets are 30-day insights'
+  300 ms and twice it.
+- nextEvents after admin-console views over 7 days, top 10 (no target in the issue; 1 s
+  here). Needs the index on (session_id, created_at, id), one probe per view.
 """
 
 from __future__ import annotations
@@ -74,8 +76,8 @@ async def next_after_views(engine: AsyncEngine, end: dt.datetime) -> object:
 PLAIN = "eventStats 30-day daily, admin-console + view (plain)"
 COMPARED = "  same, compareTo PREVIOUS_PERIOD"
 CASES: list[tuple[str, float, Callable[[AsyncEngine, dt.datetime], Awaitable[object]]]] = [
-    (PLAIN, 200, plain),
-    (COMPARED, 400, compared),
-    ("nextEvents after views, 7 days, admin-console, top 10", 1000, next_after_views),
+    (PLAIN, 300, plain),  # the issue's 30-day insight target; its target for comparisons is the ratio
+    (COMPARED, 600, compared),
+    ("nextEvents after views, 7 days, admin-console, top 10", 1000, next_after_views),  # no issue target
 ]
 RATIOS = [("  comparison / plain", COMPARED, PLAIN, 2.0)]
