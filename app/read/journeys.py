@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.read.queries import EventFilterSpec, QueryInputError
 from app.read.window import utc_days
+from app.storage.events import is_utf8
 
 MAX_TOP = 100
 
@@ -42,8 +43,9 @@ class NextEventsRequest:
     def __post_init__(self) -> None:
         if self.spec.event_types:
             raise QueryInputError("nextEvents takes the anchor type as eventType: remove filter.eventTypes")
-        if not self.event_type or "\x00" in self.event_type:
-            raise QueryInputError("eventType must be a non-empty event type without NUL characters")
+        # PostgreSQL text holds neither NUL nor lone surrogates (the driver would fail on them)
+        if not self.event_type or "\x00" in self.event_type or not is_utf8(self.event_type):
+            raise QueryInputError("eventType must be a non-empty event type without NUL characters or invalid Unicode")
         if not 1 <= self.top <= MAX_TOP:
             raise QueryInputError(f"top must be between 1 and {MAX_TOP}")
         utc_days(self.spec, "filter")  # from and to required, at most MAX_DAYS days

@@ -124,6 +124,8 @@ async def test_an_empty_window(engine: AsyncEngine) -> None:
         (EventFilterSpec(start=BASE, end=BASE + dt.timedelta(days=400)), "view", 10, "at most 366"),
         (EventFilterSpec(start=BASE, end=END, event_types=("view",)), "view", 10, "remove filter.eventTypes"),
         (EventFilterSpec(start=BASE, end=END), "", 10, "eventType must be"),
+        (EventFilterSpec(start=BASE, end=END), "vi\x00ew", 10, "eventType must be"),
+        (EventFilterSpec(start=BASE, end=END), "vi\ud800ew", 10, "eventType must be"),
         (EventFilterSpec(start=BASE, end=END), "view", 0, "top must be between 1 and 100"),
         (EventFilterSpec(start=BASE, end=END), "view", 101, "top must be between 1 and 100"),
     ],
