@@ -1,13 +1,16 @@
 """The admin read side of the GraphQL API: `events` (a Relay-style connection) and
-`eventStats`. Types and thin resolvers; the SQL is in `app.read.queries`.
+`eventStats` (with `compareTo`, an earlier window and the deltas). Types and thin resolvers;
+the SQL is in `app.read.queries`, the comparison arithmetic in `app.read.compare`.
 
 `app.schema.Query` inherits `ReadQuery`, so these fields sit on the root Query type.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from typing import Any
+from dataclasses import replace
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -17,6 +20,7 @@ from app.graphql.context import Context
 from app.graphql.errors import bad_input
 from app.graphql.events import Event
 from app.read import queries, rollup
+from app.read.compare import Comparison, Delta, delta, previous_window
 from app.read.properties import MAX_PROPERTY_FILTERS, PropertyCondition, PropertyOp, PropertyPolicy, policy
 from app.read.queries import BucketUnit, Dimension
 
@@ -24,12 +28,19 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 MAX_TOP = 1000
 MAX_BUCKETS = 10_000
+ALL_GROUPS = 2**31 - 1  # a LIMIT that keeps every group
 NO_GROUPS: list[Any] = []
 
 
 # The read side's own enums are the GraphQL enums (member names are the GraphQL values).
 strawberry.enum(Dimension, name="StatsDimension")
 strawberry.enum(BucketUnit, name="StatsInterval")
+strawberry.enum(
+    Comparison,
+    name="StatsComparison",
+    description="PREVIOUS_PERIOD: the window of the same length ending at filter.from. "
+    "PREVIOUS_WEEK: the same window shifted 7 days earlier (overlapping it when longer than a week).",
+)
 strawberry.enum(
     PropertyOp,
     name="PropertyOp",
@@ -173,11 +184,55 @@ def groups(group_by: list[Any], values: tuple[str | None, ...]) -> list[StatsGro
     return [StatsGroupValue(dimension=dim, value=value) for dim, value in zip(group_by, values, strict=True)]
 
 
+async def _buckets(info: Info[Context, None], request: queries.StatsRequest) -> list[StatsBucket]:
+    settings, engine = info.context.services.settings, info.context.services.engine
+    try:
+        rows = await rollup.stats_buckets(
+            engine, request, MAX_BUCKETS, settings.stats_parallelism, retention_days=settings.retention_days
+        )
+    except queries.QueryInputError as exc:
+        raise bad_input(str(exc)) from None
+    return [
+        StatsBucket(
+            start=row.bucket,
+            group=groups(list(request.group_by), row.group),
+            events=row.events,
+            distinct_users=row.distinct_users,
+            summed_daily_users=row.summed_daily_users or 0,
+            distinct_sessions=row.distinct_sessions or 0,
+        )
+        for row in rows
+        if row.bucket is not None  # bucket rows always have one
+    ]
+
+
+def _check_top(top: int | None) -> int:
+    top = 20 if top is None else top
+    if not 1 <= top <= MAX_TOP:
+        raise bad_input(f"top must be between 1 and {MAX_TOP}")
+    return top
+
+
+async def _totals(info: Info[Context, None], request: queries.StatsRequest, top: int) -> list[queries.StatsRow]:
+    async with info.context.services.engine.connect() as conn:
+        return await queries.fetch_stats_totals(conn, request, top)
+
+
+def _total(row: queries.StatsRow, group_by: list[Dimension]) -> StatsTotal:
+    return StatsTotal(
+        group=groups(group_by, row.group),
+        events=row.events,
+        summed_daily_users=row.summed_daily_users or 0,
+        distinct_sessions=row.distinct_sessions or 0,
+    )
+
+
 @strawberry.type(description="Counts per UTC bucket, optionally broken down by dimensions.")
 class EventStats:
     interval: BucketUnit
     group_by: list[Dimension]
     spec: strawberry.Private[queries.EventFilterSpec]
+    compare_to: strawberry.Private[Comparison | None] = None
 
     def request(self, *, users: bool, sessions: bool) -> queries.StatsRequest:
         return queries.StatsRequest(self.spec, tuple(self.group_by), self.interval, users=users, sessions=sessions)
@@ -188,44 +243,140 @@ class EventStats:
         request = self.request(
             users=bool(wanted & {"distinctUsers", "summedDailyUsers"}), sessions="distinctSessions" in wanted
         )
-        settings, engine = info.context.services.settings, info.context.services.engine
-        try:
-            rows = await rollup.stats_buckets(
-                engine, request, MAX_BUCKETS, settings.stats_parallelism, retention_days=settings.retention_days
-            )
-        except queries.QueryInputError as exc:
-            raise bad_input(str(exc)) from None
-        return [
-            StatsBucket(
-                start=row.bucket,
-                group=groups(self.group_by, row.group),
-                events=row.events,
-                distinct_users=row.distinct_users,
-                summed_daily_users=row.summed_daily_users or 0,
-                distinct_sessions=row.distinct_sessions or 0,
-            )
-            for row in rows
-            if row.bucket is not None  # bucket rows always have one
-        ]
+        return await _buckets(info, request)
 
     @strawberry.field(description="one per group over the whole window, ordered by events desc")
     async def totals(self, info: Info[Context, None], top: int | None = 20) -> list[StatsTotal]:
-        top = 20 if top is None else top
-        if not 1 <= top <= MAX_TOP:
-            raise bad_input(f"top must be between 1 and {MAX_TOP}")
+        top = _check_top(top)
         wanted = requested_fields(info)
         request = self.request(users="summedDailyUsers" in wanted, sessions="distinctSessions" in wanted)
-        async with info.context.services.engine.connect() as conn:
-            rows = await queries.fetch_stats_totals(conn, request, top)
-        return [
-            StatsTotal(
-                group=groups(self.group_by, row.group),
-                events=row.events,
-                summed_daily_users=row.summed_daily_users or 0,
-                distinct_sessions=row.distinct_sessions or 0,
+        return [_total(row, self.group_by) for row in await _totals(info, request, top)]
+
+    @strawberry.field(description="the earlier window asked for with `compareTo`; null without it")
+    def comparison(self) -> StatsComparisonResult | None:
+        if self.compare_to is None:
+            return None
+        assert self.spec.start is not None and self.spec.end is not None  # checked by eventStats
+        start, end = previous_window(self.spec.start, self.spec.end, self.compare_to)
+        previous = EventStats(
+            interval=self.interval, group_by=self.group_by, spec=replace(self.spec, start=start, end=end)
+        )
+        return StatsComparisonResult(mode=self.compare_to, from_=start, to=end, current=self, previous=previous)
+
+
+@strawberry.type(description="A figure in the current window and in the comparison window.")
+class StatsDelta:
+    previous: int
+    current: int
+    absolute: int = strawberry.field(description="current - previous")
+    relative: float | None = strawberry.field(description="(current - previous) / previous; null when previous is 0")
+
+    @classmethod
+    def of(cls, change: Delta) -> StatsDelta:
+        return cls(previous=change.previous, current=change.current, absolute=change.absolute, relative=change.relative)
+
+
+@strawberry.type(description="The deltas of one group (of groupBy) between the two windows.")
+class StatsGroupDelta:
+    group: list[StatsGroupValue]
+    events: StatsDelta
+    summed_daily_users: StatsDelta = strawberry.field(
+        description="sums over UTC days of daily distinct userHash (NOT people)"
+    )
+    distinct_sessions: StatsDelta
+
+
+def _figures(row: queries.StatsRow | None) -> tuple[int, int, int]:
+    if row is None:
+        return 0, 0, 0
+    return row.events, row.summed_daily_users or 0, row.distinct_sessions or 0
+
+
+@strawberry.type(description="Current against previous for the whole window and per group.")
+class StatsDeltas:
+    events: StatsDelta
+    summed_daily_users: StatsDelta = strawberry.field(
+        description="summed daily users of each window: sums over UTC days of daily distinct userHash (NOT people)"
+    )
+    distinct_sessions: StatsDelta = strawberry.field(description="distinct sessionId in each window")
+    current: strawberry.Private[EventStats]
+    previous: strawberry.Private[EventStats]
+
+    @strawberry.field(
+        description="the current window's top groups by events (ties by group), each against the same group "
+        "in the previous window (0 there when it had no events)"
+    )
+    async def groups(self, info: Info[Context, None], top: int | None = 20) -> list[StatsGroupDelta]:
+        top = _check_top(top)
+        wanted = requested_fields(info)
+        users, sessions = "summedDailyUsers" in wanted, "distinctSessions" in wanted
+        now, before = await asyncio.gather(
+            _totals(info, self.current.request(users=users, sessions=sessions), top),
+            # every previous group, so that each current group finds its own (a top N could miss it)
+            _totals(info, self.previous.request(users=users, sessions=sessions), ALL_GROUPS),
+        )
+        earlier = {row.group: row for row in before}
+        out = []
+        for row in now:
+            current, previous = _figures(row), _figures(earlier.get(row.group))
+            out.append(
+                StatsGroupDelta(
+                    group=groups(self.current.group_by, row.group),
+                    events=StatsDelta.of(delta(current[0], previous[0])),
+                    summed_daily_users=StatsDelta.of(delta(current[1], previous[1])),
+                    distinct_sessions=StatsDelta.of(delta(current[2], previous[2])),
+                )
             )
-            for row in rows
-        ]
+        return out
+
+
+@strawberry.type(
+    description="The comparison window of `eventStats(compareTo:)`: its own window, buckets and totals (the "
+    "same shapes and definitions as the current ones) and the deltas. Buckets are aligned by OFFSET: bucket i of "
+    "the current window (the i-th interval step from the bucket holding filter.from) stands against bucket i of "
+    "this window (the i-th step from the bucket holding this `from`); compare them by position, not by date. "
+    "All in UTC: no daylight-saving shifts. Users are userHash within one UTC day, as everywhere."
+)
+class StatsComparisonResult:
+    mode: Comparison
+    from_: dt.datetime = strawberry.field(name="from", description="inclusive, UTC")
+    to: dt.datetime = strawberry.field(description="exclusive, UTC")
+    current: strawberry.Private[EventStats]
+    previous: strawberry.Private[EventStats]
+
+    @strawberry.field(description="the comparison window's buckets, ordered by start, then group")
+    async def buckets(self, info: Info[Context, None]) -> list[StatsBucket]:
+        wanted = requested_fields(info)
+        request = self.previous.request(
+            users=bool(wanted & {"distinctUsers", "summedDailyUsers"}), sessions="distinctSessions" in wanted
+        )
+        return await _buckets(info, request)
+
+    @strawberry.field(description="the comparison window's groups over the whole window, ordered by events desc")
+    async def totals(self, info: Info[Context, None], top: int | None = 20) -> list[StatsTotal]:
+        top = _check_top(top)
+        wanted = requested_fields(info)
+        request = self.previous.request(users="summedDailyUsers" in wanted, sessions="distinctSessions" in wanted)
+        return [_total(row, self.previous.group_by) for row in await _totals(info, request, top)]
+
+    @strawberry.field(description="overall events, summed daily users and distinct sessions of both windows")
+    async def deltas(self, info: Info[Context, None]) -> StatsDeltas:
+        wanted = requested_fields(info)
+        users, sessions = "summedDailyUsers" in wanted, "distinctSessions" in wanted
+
+        async def overall(stats: EventStats) -> tuple[int, int, int]:
+            request = replace(stats.request(users=users, sessions=sessions), group_by=())
+            rows = await _totals(info, request, 1)
+            return _figures(rows[0] if rows else None)
+
+        current, previous = await asyncio.gather(overall(self.current), overall(self.previous))
+        return StatsDeltas(
+            events=StatsDelta.of(delta(current[0], previous[0])),
+            summed_daily_users=StatsDelta.of(delta(current[1], previous[1])),
+            distinct_sessions=StatsDelta.of(delta(current[2], previous[2])),
+            current=self.current,
+            previous=self.previous,
+        )
 
 
 @strawberry.type
@@ -267,9 +418,24 @@ class ReadQuery:
         filter: EventFilter | None = None,  # noqa: A002 - the contract's name
         group_by: list[Dimension] | None = NO_GROUPS,
         interval: BucketUnit | None = BucketUnit.DAY,
+        compare_to: Annotated[
+            Comparison | None,
+            strawberry.argument(
+                description="also count an earlier window (needs filter.from and filter.to): PREVIOUS_PERIOD, the same "
+                "length just before; PREVIOUS_WEEK, the same window 7 days earlier. The answer's `comparison` holds it."
+            ),
+        ] = None,
     ) -> EventStats:
         info.context.require_admin()
         dims = list(group_by or [])
         if len(set(dims)) != len(dims):
             raise bad_input("groupBy names a dimension twice")
-        return EventStats(interval=interval or BucketUnit.DAY, group_by=dims, spec=filter_spec(filter, info))
+        spec = filter_spec(filter, info)
+        if compare_to is not None:
+            if spec.start is None or spec.end is None:
+                raise bad_input("compareTo needs an explicit window: set both filter.from and filter.to")
+            try:
+                previous_window(spec.start, spec.end, compare_to)
+            except queries.QueryInputError as exc:
+                raise bad_input(str(exc)) from None
+        return EventStats(interval=interval or BucketUnit.DAY, group_by=dims, spec=spec, compare_to=compare_to)

@@ -1,6 +1,6 @@
 """The GraphQL schema: a federation v2 subgraph assembled from each capability's root
-fields (app/graphql/ingest.py, read.py, properties.py, insights.py, events.py), with the extensions of
-every operation."""
+fields (app/graphql/ingest.py, read.py, properties.py, insights.py, journeys.py, events.py), with the
+extensions of every operation."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from app.graphql.events import Event, load_event
 from app.graphql.extensions import schema_extensions
 from app.graphql.ingest import IngestMutation
 from app.graphql.insights import InsightsQuery
+from app.graphql.journeys import JourneysQuery
 from app.graphql.properties import PropertyQuery
 from app.graphql.read import ReadQuery
 from app.graphql.strawberry_compat import FederationAny, entity_key_fields
 
 
 @strawberry.type
-class Query(ReadQuery, PropertyQuery, InsightsQuery):
+class Query(ReadQuery, PropertyQuery, InsightsQuery, JourneysQuery):
     @strawberry.field(description="One event by id (admin only).")
     async def event(self, info: Info[Context, None], id: strawberry.ID) -> Event | None:  # noqa: A002 - the contract's name
         info.context.require_admin()
