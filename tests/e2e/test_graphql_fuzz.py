@@ -73,10 +73,12 @@ from testkit.tokens import token
 POSITIVE_EXAMPLES = {
     "trackEvent": 120, "trackEvents": 60, "events": 150, "eventStats": 150, "event": 25, "_entities": 30, "_service": 3,
     "adoption": 60, "funnel": 100, "propertyBreakdown": 80, "propertyAggregates": 80, "propertyCatalogue": 40,
+    "nextEvents": 120,
 }  # fmt: skip
 NEGATIVE_EXAMPLES = {
     "trackEvent": 20, "trackEvents": 15, "events": 15, "eventStats": 15, "event": 8, "_entities": 10, "_service": 0,
     "adoption": 10, "funnel": 10, "propertyBreakdown": 10, "propertyAggregates": 10, "propertyCatalogue": 5,
+    "nextEvents": 10,
 }  # fmt: skip
 REQUEST_TIMEOUT = 5.0  # seconds one request may take before it counts as a hang
 MIN_ACCEPTED = {"trackEvent": 4, "trackEvents": 6}  # rows each mutation run must have stored
@@ -88,6 +90,7 @@ MIN_EXECUTED = {
     "propertyBreakdown": 3,
     "propertyAggregates": 3,
     "propertyCatalogue": 3,
+    "nextEvents": 3,
     "event": 5,
     "_entities": 5,
     "_service": 3,
@@ -105,6 +108,7 @@ OPERATIONS = [  # mutations first: the queries then read what they stored
     ("Query", "propertyBreakdown"),
     ("Query", "propertyAggregates"),
     ("Query", "propertyCatalogue"),
+    ("Query", "nextEvents"),
     ("Query", "event"),
     ("Query", "_entities"),
     ("Query", "_service"),
@@ -117,6 +121,7 @@ ADMIN_ONLY = {
     "propertyBreakdown",
     "propertyAggregates",
     "propertyCatalogue",
+    "nextEvents",
     "event",
     "_entities",
 }
@@ -597,7 +602,7 @@ def hoist_arguments(query: str, schema: graphql.GraphQLSchema) -> dict[str, Any]
     }
 
 
-WINDOWED = {"adoption", "funnel"}  # insights that take a bounded window
+WINDOWED = {"adoption", "funnel", "nextEvents"}  # insights that take a bounded window
 
 
 def bound_window(variables: dict[str, Any]) -> None:
@@ -623,9 +628,13 @@ def bound_window(variables: dict[str, Any]) -> None:
     if "steps" in variables:
         steps = [step for step in variables["steps"] or [] if isinstance(step, dict)][:10]
         variables["steps"] = [counted(step) for step in steps + [{} for _ in range(2 - len(steps))]]
-    for name, lowest, highest in (("breakdownTop", 1, 100), ("within", 1, 2**31 - 1)):
-        if not isinstance(variables.get(name), int) or not lowest <= variables[name] <= highest:
-            variables.pop(name, None)
+    for name, lowest, highest, usual in (
+        ("breakdownTop", 1, 100, 5),
+        ("top", 1, 100, 10),
+        ("within", 1, 2**31 - 1, 3600),
+    ):
+        if name in variables and (not isinstance(variables[name], int) or not lowest <= variables[name] <= highest):
+            variables[name] = usual
 
 
 def apply_tweak(payload: dict[str, Any], tweak: tuple[Any, ...], field_name: str) -> None:
