@@ -129,7 +129,7 @@ async def seen_before(conn: AsyncConnection, app: str, types: list[str], before:
         ),
         {"types": types, "app": app, "before": before},
     )
-    return {str(row.t) for row in rows}
+    return {str(row[0]) for row in rows}
 
 
 async def build_digest(conn: AsyncConnection, app: str, period: Period, now: dt.datetime) -> Digest:
