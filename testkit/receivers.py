@@ -44,7 +44,8 @@ class MailBox:
         text_part = message.get_body(("plain",))
         html_part = message.get_body(("html",))
         assert text_part is not None and html_part is not None
-        return text_part.get_content(), html_part.get_content()
+        # SMTP carries CRLF line ends; the message as written has LF
+        return text_part.get_content().replace("\r\n", "\n"), html_part.get_content().replace("\r\n", "\n")
 
 
 def _authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
