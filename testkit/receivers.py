@@ -28,7 +28,7 @@ class MailBox:
     fail_next: int = 0
     attempts: int = 0
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.attempts += 1
         if self.fail_next > 0:
             self.fail_next -= 1
@@ -49,7 +49,9 @@ class MailBox:
 
 
 def _authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
-    ok = isinstance(data, LoginPassword) and data.login.decode() == SMTP_USER and data.password.decode() == SMTP_PASSWORD
+    ok = (
+        isinstance(data, LoginPassword) and data.login.decode() == SMTP_USER and data.password.decode() == SMTP_PASSWORD
+    )
     return AuthResult(success=ok)
 
 
@@ -59,7 +61,9 @@ async def smtp_receiver() -> AsyncIterator[tuple[int, MailBox]]:
     box = MailBox()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(box, authenticator=_authenticate, auth_required=True, auth_require_tls=False, hostname="localhost"),
+        lambda: SMTP(
+            box, authenticator=_authenticate, auth_required=True, auth_require_tls=False, hostname="localhost"
+        ),
         "127.0.0.1",
         0,
     )

@@ -65,9 +65,7 @@ async def seed_silence(url: str) -> list[tuple]:
     return rows
 
 
-async def test_a_silent_type_alerts_once_and_recovers_once(
-    report_db: str, engine: AsyncEngine, tmp_path: Path
-) -> None:
+async def test_a_silent_type_alerts_once_and_recovers_once(report_db: str, engine: AsyncEngine, tmp_path: Path) -> None:
     rows = await seed_silence(report_db)
     last_click = max(r[1] for r in rows if r[3] == "click")
     async with smtp_receiver() as (port, box), webhook_receiver() as (hook_url, hook):
@@ -80,7 +78,9 @@ async def test_a_silent_type_alerts_once_and_recovers_once(
         assert "click in admin-console: no events in the last 3 closed hours" in text
         assert "2026-03-18 09:00 UTC to 2026-03-18 12:00 UTC" in text
         assert f"Since: {last_click.strftime('%Y-%m-%d %H:%M')} UTC." in text
-        same_hours = sum(1 for r in rows if r[3] == "click" and (r[1] - SILENT_FROM).total_seconds() % (7 * 86400) < 3 * 3600)
+        same_hours = sum(
+            1 for r in rows if r[3] == "click" and (r[1] - SILENT_FROM).total_seconds() % (7 * 86400) < 3 * 3600
+        )
         assert f"against {same_hours / 2:g} in the same hours" in text
         assert "What to check:" in text and "What to check:" in html
         assert hook.posts[0]["text"] == text and hook.posts[0]["blocks"][0]["type"] == "header"
@@ -136,7 +136,9 @@ async def test_spikes_and_drop_surges_are_found(
     report_db: str, engine: AsyncEngine, report_settings: Settings, tmp_path: Path
 ) -> None:
     start = SILENT_FROM - dt.timedelta(days=14)
-    await insert_rows(report_db, hourly("view", start, SILENT_FROM) + hourly("view", SILENT_FROM, CHECK_AT, per_hour=20))
+    await insert_rows(
+        report_db, hourly("view", start, SILENT_FROM) + hourly("view", SILENT_FROM, CHECK_AT, per_hour=20)
+    )
     await insert_rows(report_db, hourly("click", start, CHECK_AT))
     drops: list[Any] = [(SILENT_FROM + dt.timedelta(hours=1), APP, "UNKNOWN_EVENT_TYPE", 40)]
     drops.append((SILENT_FROM - dt.timedelta(weeks=1), APP, "UNKNOWN_EVENT_TYPE", 1))

@@ -167,13 +167,19 @@ async def test_two_replicas_send_a_digest_once(
         assert sorted(c for r in reports for c in r.sent) == ["email", "webhook"]
         assert sorted(c for r in reports for c in r.already_sent) == ["email", "webhook"]
         assert len(box.messages) == 1 and len(hook.posts) == 1
-        day = recount(seeded_rows, APP, dt.datetime(2026, 3, 17, tzinfo=dt.UTC), dt.datetime(2026, 3, 18, tzinfo=dt.UTC))
+        day = recount(
+            seeded_rows, APP, dt.datetime(2026, 3, 17, tzinfo=dt.UTC), dt.datetime(2026, 3, 18, tzinfo=dt.UTC)
+        )
         assert numbers_in_text(box.parts()[0])["events"] == day[""][0]
 
 
 @pytest.mark.parametrize("outage", [2, 100])
 async def test_outages_are_retried_and_logged_once(
-    seeded_rows: list[tuple], report_settings: Settings, engine: AsyncEngine, tmp_path: Path, outage: int,
+    seeded_rows: list[tuple],
+    report_settings: Settings,
+    engine: AsyncEngine,
+    tmp_path: Path,
+    outage: int,
 ) -> None:
     async with smtp_receiver() as (port, box), webhook_receiver() as (hook_url, hook):
         settings = channels_settings(report_settings, tmp_path, port, hook_url, delivery_attempts=3)
