@@ -27,9 +27,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.config import Settings
+from app.logs import get_logger
 from app.reports.deliver import Deliveries
 from app.reports.render import Message, dashboard_link, render_alert
 from app.reports.sending import ALERTS_LOCK_KEY, advisory_lock
+
+log = get_logger("signals.reports")
 
 BASELINE_DAYS = 14
 WEEKS = (1, 2)
@@ -265,7 +268,9 @@ async def check_alerts(engine: AsyncEngine, deliveries: Deliveries, now: dt.date
                 await deliveries.send(channel, message, message_kind="alert", alert=row.kind, app=row.app_name)
                 for channel in deliveries.channels
             ]
-            if all(results):  # every channel took it (or none is configured: --print shows it)
+            if not deliveries.channels:  # no channel configured: the log line is the notification
+                log.warning("alert", subject=message.subject, alert=row.kind, app=row.app_name)
+            if all(results):  # every channel took it
                 await conn.execute(text(f"UPDATE alert_incidents SET {column} = true WHERE id = :id"), {"id": row.id})
                 await conn.commit()
                 report.sent += len(results)

@@ -147,6 +147,8 @@ async def test_digest_in_both_email_parts_and_the_webhook_has_the_apis_numbers(
         assert "should-not-survive" not in delivered and "nor-this" not in delivered
         assert "https://signals.example.test/dashboard/?app=admin-console&from=" in text
         assert logged and not any("secret-path-token" in line or SMTP_PASSWORD in line for line in logged)
+        hashes = {row[USER_HASH] for row in seeded_rows}
+        assert not any(h in line for line in logged for h in hashes)
 
         # sent once: the next run (any replica) finds the record
         again = await send_digest(engine, Deliveries(settings), APP, "week", NOW + dt.timedelta(hours=1))
