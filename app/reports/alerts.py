@@ -12,7 +12,8 @@ with the same hours of the week one and two weeks earlier (their mean is the bas
   window and the spike ratio over its baseline (`UNKNOWN_EVENT_TYPE`: a front end and the
   allowlist disagree).
 
-A condition opens an incident (`alert_incidents`, one open per key) and is notified once;
+A condition opens an incident (`alert_incidents`, one open per key) and is notified once
+per channel (`alert_notifications`: a channel that failed is tried again at the next check);
 later checks that still see it send nothing; the first check that no longer sees it closes
 the incident and sends one recovery. The whole check runs under an advisory lock, so two
 replicas checking at once notify each incident once.
@@ -258,23 +259,38 @@ async def check_alerts(engine: AsyncEngine, deliveries: Deliveries, now: dt.date
         for row in pending:
             if not row.notified_open:
                 c = Condition(row.key, row.kind, row.app_name, row.subject, row.since, row.detail)
-                message, column = opened_message(c, settings.dashboard_url, now), "notified_open"
+                message, phase = opened_message(c, settings.dashboard_url, now), "open"
             else:
-                message, column = (
-                    recovered_message(row.kind, row.app_name, row.subject, row.since, row.recovered_at),
-                    "notified_recovery",
+                message = recovered_message(row.kind, row.app_name, row.subject, row.since, row.recovered_at)
+                phase = "recovery"
+            done = {
+                r.channel
+                for r in await conn.execute(
+                    text("SELECT channel FROM alert_notifications WHERE incident_id = :id AND phase = :phase"),
+                    {"id": row.id, "phase": phase},
                 )
-            results = [
-                await deliveries.send(channel, message, message_kind="alert", alert=row.kind, app=row.app_name)
-                for channel in deliveries.channels
-            ]
+            }
             if not deliveries.channels:  # no channel configured: the log line is the notification
                 log.warning("alert", subject=message.subject, alert=row.kind, app=row.app_name)
-            if all(results):  # every channel took it
+            for channel in deliveries.channels:
+                if channel in done:
+                    continue
+                if await deliveries.send(channel, message, message_kind="alert", alert=row.kind, app=row.app_name):
+                    await conn.execute(
+                        text(
+                            "INSERT INTO alert_notifications (incident_id, phase, channel) "
+                            "VALUES (:id, :phase, :channel) ON CONFLICT DO NOTHING"
+                        ),
+                        {"id": row.id, "phase": phase, "channel": channel},
+                    )
+                    await conn.commit()
+                    done.add(channel)
+                    report.sent += 1
+                else:
+                    report.failed += 1
+            if done >= set(deliveries.channels):  # every channel took it
+                column = "notified_open" if phase == "open" else "notified_recovery"
                 await conn.execute(text(f"UPDATE alert_incidents SET {column} = true WHERE id = :id"), {"id": row.id})
                 await conn.commit()
-                report.sent += len(results)
-            else:
-                report.failed += results.count(False)
         report.open_incidents = len(conditions)
     return report

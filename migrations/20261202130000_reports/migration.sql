@@ -36,6 +36,16 @@ CREATE TABLE "alert_incidents" (
     CONSTRAINT "alert_incidents_pkey" PRIMARY KEY ("id")
 );
 
+-- CreateTable
+CREATE TABLE "alert_notifications" (
+    "incident_id" BIGINT NOT NULL,
+    "phase" VARCHAR(8) NOT NULL,
+    "channel" VARCHAR(16) NOT NULL,
+    "sent_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "alert_notifications_pkey" PRIMARY KEY ("incident_id","phase","channel")
+);
+
 -- CreateIndex
 CREATE INDEX "alert_incidents_key_recovered_at_idx" ON "alert_incidents"("key", "recovered_at");
 

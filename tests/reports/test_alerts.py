@@ -157,3 +157,20 @@ async def test_spikes_and_drop_surges_are_found(
     assert "10.0 times the 6" in found["spike:admin-console:view"].detail
     assert "40 events dropped as UNKNOWN_EVENT_TYPE" in found["drops:admin-console:UNKNOWN_EVENT_TYPE"].detail
     assert "against 0.5 in the same hours" in found["drops:admin-console:UNKNOWN_EVENT_TYPE"].detail
+
+
+async def test_a_channel_that_failed_is_retried_alone_at_the_next_check(
+    report_db: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await seed_silence(report_db)
+    async with smtp_receiver() as (port, box), webhook_receiver() as (hook_url, hook):
+        deliveries = Deliveries(alert_settings(report_db, tmp_path, port, hook_url))
+        box.fail_next = 100  # the mail server is down for the whole first check
+        first = await check_alerts(engine, deliveries, CHECK_AT)
+        assert (first.sent, first.failed) == (1, 1) and len(hook.posts) == 1 and box.messages == []
+        box.fail_next = 0
+        second = await check_alerts(engine, deliveries, CHECK_AT + dt.timedelta(minutes=20))
+        assert (second.sent, second.failed) == (1, 0)
+        assert len(box.messages) == 1 and len(hook.posts) == 1  # the webhook is not sent twice
+        third = await check_alerts(engine, deliveries, CHECK_AT + dt.timedelta(minutes=40))
+        assert third.sent == 0 and len(box.messages) == 1 and len(hook.posts) == 1
