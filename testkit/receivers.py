@@ -11,6 +11,7 @@ import email
 import email.message
 import email.policy
 import json
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,13 +61,15 @@ async def smtp_receiver() -> AsyncIterator[tuple[int, MailBox]]:
     """(port, mailbox) of an SMTP server requiring AUTH (over plain TCP: loopback only)."""
     box = MailBox()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SMTP(
-            box, authenticator=_authenticate, auth_required=True, auth_require_tls=False, hostname="localhost"
-        ),
-        "127.0.0.1",
-        0,
-    )
+
+    def protocol() -> SMTP:
+        with warnings.catch_warnings():  # AUTH without TLS: on loopback, for the test only
+            warnings.simplefilter("ignore", UserWarning)
+            return SMTP(
+                box, authenticator=_authenticate, auth_required=True, auth_require_tls=False, hostname="localhost"
+            )
+
+    server = await loop.create_server(protocol, "127.0.0.1", 0)
     try:
         yield server.sockets[0].getsockname()[1], box
     finally:
