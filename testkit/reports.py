@@ -56,14 +56,18 @@ DROPS = [  # (hour, app, reason, count)
 ]
 
 
+async def insert_drops(url: str, drops: list[tuple[dt.datetime, str, str, int]]) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.executemany("INSERT INTO drop_counts (hour, app_name, reason, count) VALUES ($1, $2, $3, $4)", drops)
+    finally:
+        await conn.close()
+
+
 async def seed_digest(url: str) -> list[tuple]:
     rows = digest_rows()
     await insert_rows(url, rows)
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        await conn.executemany("INSERT INTO drop_counts (hour, app_name, reason, count) VALUES ($1, $2, $3, $4)", DROPS)
-    finally:
-        await conn.close()
+    await insert_drops(url, DROPS)
     return rows
 
 

@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.reports.alerts import check_alerts, find_conditions
 from app.reports.deliver import Deliveries
+from app.storage.database import create_engine
 from testkit.database import fetch
 from testkit.receivers import SMTP_PASSWORD, SMTP_USER, MailBox, smtp_receiver, webhook_receiver
+from testkit.reports import insert_drops
 from testkit.seed import event_row, insert_rows
 from testkit.settings import make_settings
 
@@ -110,8 +112,6 @@ async def test_two_replicas_checking_at_once_send_each_message_once(
     report_db: str, engine: AsyncEngine, report_settings: Settings, tmp_path: Path
 ) -> None:
     await seed_silence(report_db)
-    from app.storage.database import create_engine
-
     other = create_engine(report_db, report_settings)  # a second replica: its own pool
     try:
         async with smtp_receiver() as (port, box), webhook_receiver() as (hook_url, hook):
@@ -142,13 +142,7 @@ async def test_spikes_and_drop_surges_are_found(
     await insert_rows(report_db, hourly("click", start, CHECK_AT))
     drops: list[Any] = [(SILENT_FROM + dt.timedelta(hours=1), APP, "UNKNOWN_EVENT_TYPE", 40)]
     drops.append((SILENT_FROM - dt.timedelta(weeks=1), APP, "UNKNOWN_EVENT_TYPE", 1))
-    from testkit.reports import asyncpg, asyncpg_dsn  # the same driver the seed helpers use
-
-    conn = await asyncpg.connect(asyncpg_dsn(report_db))
-    try:
-        await conn.executemany("INSERT INTO drop_counts (hour, app_name, reason, count) VALUES ($1, $2, $3, $4)", drops)
-    finally:
-        await conn.close()
+    await insert_drops(report_db, drops)
     settings = alert_settings(report_db, tmp_path, 1, "http://127.0.0.1:1/unused")
     async with engine.connect() as db:
         found = {c.key: c for c in await find_conditions(db, settings, CHECK_AT)}

@@ -6,6 +6,7 @@ days (`eventStats` DAY buckets and EVENT_TYPE totals), with no request leaving t
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -51,10 +52,7 @@ async def signals(url: str, *args: str) -> str:
 async def test_static_report_offline_shows_the_apis_numbers(
     seeded_rows: list[tuple], report_db: str, report_settings: Settings, tmp_path: Path
 ) -> None:
-    first, last = PREVIOUS[0].date(), (WEEK[1].date().toordinal() - 1)
-    import datetime as dt
-
-    last_day = dt.date.fromordinal(last)
+    first, last_day = PREVIOUS[0].date(), WEEK[1].date() - dt.timedelta(days=1)  # UTC days, inclusive
     out = tmp_path / "report.html"
     printed = await signals(
         report_db, "report", "--app", APP, "--from", first.isoformat(), "--to", last_day.isoformat(), "--out", str(out)
