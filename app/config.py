@@ -244,6 +244,44 @@ class Settings(BaseSettings):
     # down and aggregate by; each entry allows itself and every path under it; empty = all
     queryable_properties: CommaList = []
 
+    # --- reports and alerts (app/reports/) -----------------------------------------------
+    # seconds between flushes of the drop counts (drops per hour, app and reason) to the database
+    drop_flush_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # apps the scheduled digest covers (default: SIGNALS_ALLOWED_APPS)
+    digest_apps: CommaList = []
+    # opt-in schedules inside `signals serve`: "day", "week" or "day,week" (empty = off)
+    digest_schedule: CommaList = []
+    # minutes between instrumentation alert checks inside `signals serve` (0 = off)
+    alerts_interval_minutes: int = Field(default=0, ge=0, le=1440)
+    # a type has a steady baseline with at least this many events on each of the previous 14 days
+    alert_baseline_min_per_day: int = Field(default=50, ge=1)
+    # closed hours an alert check looks at (the last ones before now)
+    alert_window_hours: int = Field(default=3, ge=1, le=48)
+    # "far below": the window's count under this fraction of the same hours' weekly baseline
+    alert_drop_ratio: float = Field(default=0.2, gt=0, lt=1)
+    # a spike: at least this many times the baseline (and at least alert_baseline_min_per_day events)
+    alert_spike_ratio: float = Field(default=5.0, gt=1)
+    # a drop surge: at least this many drops of one reason in the window, and this many times its baseline
+    alert_drop_surge_min: int = Field(default=20, ge=1)
+    # link to the dashboard in digests and alerts (never carries a token)
+    dashboard_url: str | None = None
+    # email (SMTP): all optional; without a host no email is sent
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_tls: bool = False  # implicit TLS (port 465)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "signals@localhost"
+    smtp_to: CommaList = []
+    smtp_timeout: float = Field(default=10.0, gt=0, le=300)
+    # Slack-compatible incoming webhook (JSON with text and blocks); without one none is sent
+    webhook_url: SecretStr | None = None
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300)
+    # delivery attempts per message (exponential backoff between them)
+    delivery_attempts: int = Field(default=4, ge=1, le=20)
+    delivery_backoff_seconds: float = Field(default=1.0, ge=0, le=600)
+
     @field_validator(
         "jwt_algorithms",
         "allowed_apps",
@@ -251,6 +289,9 @@ class Settings(BaseSettings):
         "allowed_entity_types",
         "trusted_proxies",
         "queryable_properties",
+        "digest_apps",
+        "digest_schedule",
+        "smtp_to",
         mode="before",
     )
     @classmethod
@@ -263,6 +304,14 @@ class Settings(BaseSettings):
         for entry in value:
             if any(not key for key in entry.split(".")):
                 raise ValueError(f"{entry!r} is not a dot path of description keys (e.g. lang or source.kind)")
+        return value
+
+    @field_validator("digest_schedule")
+    @classmethod
+    def _check_digest_schedule(cls, value: list[str]) -> list[str]:
+        bad = [item for item in value if item not in ("day", "week")]
+        if bad:
+            raise ValueError(f"{bad} is not a period: use day, week or day,week")
         return value
 
     @field_validator("database_url")

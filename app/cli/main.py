@@ -1,5 +1,5 @@
 """The `signals` command: serve, migrate, prisma, token (+ retention, anonymise, secret: app/cli/ops.py;
-codegen: app/cli/codegen.py)."""
+codegen: app/cli/codegen.py; digest, alerts, report: app/cli/reports.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from app.auth.tokens import hs_secret, issue_token
 from app.cli.codegen import add_codegen_command
 from app.cli.ops import add_ops_commands
+from app.cli.reports import add_report_commands
 from app.config import PROJECT_ROOT, ConfigError, Settings, load_settings
 from app.logs import configure_logging
 from app.storage.database import Database
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ops_commands(sub)
     add_codegen_command(sub)
+    add_report_commands(sub)
     return parser
 
 

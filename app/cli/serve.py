@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import functools
 from collections.abc import AsyncIterator
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from app.auth.authenticate import Authenticator
@@ -18,16 +21,41 @@ from app.graphql.context import AnonymousLimit, Runtime, Services
 from app.graphql.schema import build_schema
 from app.graphql.view import SignalsGraphQL
 from app.http.app import SignalsApp, build_app
+from app.ingest.dropcounts import DropCounter
 from app.ingest.pipeline import Ingest
 from app.ingest.writer import GroupCommitWriter
 from app.logs import get_logger
 from app.privacy.rotation import SecretWatcher
 from app.privacy.secret import SaltSecret
+from app.reports.alerts import check_alerts
+from app.reports.deliver import Deliveries
+from app.reports.schedule import DIGEST_CHECK_MINUTES, send_due_digests
 from app.storage.database import Database, asyncpg_dsn
 from app.storage.migrations import migrate
-from jobs.schedule import start_schedules, stop_schedules
+from jobs.schedule import run_every, start_schedules, stop_schedules
 
 log = get_logger("signals.server")
+
+
+def start_report_schedules(settings: Settings, engine: AsyncEngine) -> list[asyncio.Task[None]]:
+    """The opt-in digest (SIGNALS_DIGEST_SCHEDULE) and alert (SIGNALS_ALERTS_INTERVAL_MINUTES)
+    schedules: every replica may run them; the sent-once records and locks keep one message."""
+    tasks = []
+    if settings.digest_schedule:
+        digests = functools.partial(send_due_digests, engine, settings)
+        tasks.append(asyncio.create_task(run_every("digest", DIGEST_CHECK_MINUTES * 60, digests), name="digest"))
+    if settings.alerts_interval_minutes:
+        alerts = functools.partial(check_alerts, engine, Deliveries(settings))
+
+        async def check() -> object:
+            return await alerts(dt.datetime.now(dt.UTC))
+
+        tasks.append(
+            asyncio.create_task(run_every("alerts", settings.alerts_interval_minutes * 60, check), name="alerts")
+        )
+    for task in tasks:
+        log.info("job scheduled", job=task.get_name())
+    return tasks
 
 
 def create_app(settings: Settings, *, run_migrations: bool = True) -> SignalsApp:
@@ -51,7 +79,12 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> SignalsApp
             stack.push_async_callback(database.dispose)
 
             salt_secret = SaltSecret(settings)
-            ingest = Ingest(settings, salt_secret, GroupCommitWriter(asyncpg_dsn(url), settings))
+            ingest = Ingest(
+                settings,
+                salt_secret,
+                GroupCommitWriter(asyncpg_dsn(url), settings),
+                drop_counter=DropCounter(asyncpg_dsn(url), settings.drop_flush_seconds),
+            )
             await ingest.start()
             stack.push_async_callback(ingest.stop)  # flush queued events before the pool closes
 
@@ -77,6 +110,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> SignalsApp
             watcher.start()
             stack.push_async_callback(watcher.stop)
             stack.push_async_callback(stop_schedules, start_schedules(settings, url))
+            stack.push_async_callback(stop_schedules, start_report_schedules(settings, engine))
             yield
 
     graphql = SignalsGraphQL(

@@ -38,6 +38,7 @@ from prometheus_client import Counter
 
 from app.config import Settings
 from app.ingest.client_ip import ClientIpResolver
+from app.ingest.dropcounts import DropCounter
 from app.ingest.identity import advice, missing_client_identity
 from app.ingest.ratelimit import RateLimiter
 from app.ingest.request import RequestFacts
@@ -301,8 +302,10 @@ class Ingest:
         salt_secret: SaltSecret,
         writer: GroupCommitWriter,
         now: Callable[[], dt.datetime] = utc_now,
+        drop_counter: DropCounter | None = None,
     ) -> None:
         self.settings = settings
+        self.drop_counter = drop_counter  # drops per hour, app and reason for reports
         self.salt_secret = salt_secret
         self.writer = writer
         self.now = now
@@ -315,10 +318,14 @@ class Ingest:
 
     async def start(self) -> None:
         self.writer.start()
+        if self.drop_counter is not None:
+            self.drop_counter.start()
 
     async def stop(self) -> None:
         """Write what is queued, then stop accepting."""
         await self.writer.stop()
+        if self.drop_counter is not None:
+            await self.drop_counter.stop()
 
     async def track(
         self, request: RequestFacts, inputs: list[EventInput], drops: DropTally | None = None
@@ -370,6 +377,8 @@ class Ingest:
                 self._count(EVENTS_DUPLICATE, app)
             elif result.reason is not None:
                 EVENTS_DROPPED.labels(reason=result.reason.value).inc()
+                if self.drop_counter is not None:
+                    self.drop_counter.add(self.now(), app, result.reason.value)
                 drops.add(result.reason, app, self._listed(event.input.event_type, settings.allowed_event_types))
 
 

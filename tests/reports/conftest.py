@@ -1,0 +1,45 @@
+"""A database of its own per test with the seeded report data, and an engine on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.config import Settings
+from app.storage.database import create_engine
+from app.storage.migrations import migrate
+from testkit.database import create_database, drop_database
+from testkit.reports import seed_digest
+from testkit.settings import make_settings
+
+
+@pytest.fixture
+async def report_db(pg_server: str) -> AsyncIterator[str]:
+    url = await create_database(pg_server)
+    await migrate(url)
+    try:
+        yield url
+    finally:
+        await drop_database(pg_server, url)
+
+
+@pytest.fixture
+async def seeded_rows(report_db: str) -> list[tuple]:
+    return await seed_digest(report_db)
+
+
+@pytest.fixture
+def report_settings(report_db: str, tmp_path: Path) -> Settings:
+    return make_settings(report_db, tmp_path)
+
+
+@pytest.fixture
+async def engine(report_db: str, report_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(report_db, report_settings)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
