@@ -1,6 +1,8 @@
 """Ingest benchmark: `trackEvent` against a bare single-INSERT endpoint, same run, same DB.
 
     .venv/bin/python bench/ingest.py            # about a minute and a half; needs `wrk`
+    .venv/bin/python bench/ingest.py --with-schedules   # the app runs its digest and alert
+        # schedules meanwhile, against an SMTP server and a webhook that are down
 
 Starts one embedded PostgreSQL (or uses --database-url), migrates a fresh database on it,
 then serves, each under one uvicorn worker on 127.0.0.1:
@@ -202,6 +204,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per server")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     parser.add_argument("--database-url", help="a PostgreSQL server to use instead of an embedded one")
+    parser.add_argument(
+        "--with-schedules",
+        action="store_true",
+        help="run the app with the digest and alert schedules on, delivering to an SMTP server and a webhook "
+        "that are down (every delivery fails and is retried during the run)",
+    )
     args = parser.parse_args()
 
     use_wrk = shutil.which("wrk") is not None
@@ -236,6 +244,19 @@ def main() -> int:
             SIGNALS_ENTITY_ID_PATTERNS="order=^[0-9]{1,12}$",
             SIGNALS_LOG_LEVEL="WARNING",
         )
+        if args.with_schedules:
+            dead = free_port()  # nothing listens there: connections are refused
+            app_env.update(
+                SIGNALS_DIGEST_SCHEDULE="day,week",
+                SIGNALS_ALERTS_INTERVAL_MINUTES="1",
+                SIGNALS_DROP_FLUSH_SECONDS="1",
+                SIGNALS_SMTP_HOST="127.0.0.1",
+                SIGNALS_SMTP_PORT=str(dead),
+                SIGNALS_SMTP_TO="team@example.test",
+                SIGNALS_WEBHOOK_URL=f"http://127.0.0.1:{dead}/hook",
+                SIGNALS_DELIVERY_ATTEMPTS="20",
+                SIGNALS_DELIVERY_BACKOFF_SECONDS="0.5",
+            )
         procs.append(subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(app_port)],
                                       cwd=ROOT, env=app_env, stdout=subprocess.DEVNULL, text=True))  # fmt: skip
         procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.bare:app", "--port", str(bare_port),
@@ -261,6 +282,8 @@ def main() -> int:
         ]
         print(f"load: {'wrk' if use_wrk else 'python'} -c{args.connections}, {args.duration:g}s per scenario, "
               f"one uvicorn worker per server, one PostgreSQL, {os.cpu_count()} CPUs (shared)", flush=True)  # fmt: skip
+        if args.with_schedules:
+            print("app: digest and alert schedules on; SMTP and webhook down (deliveries fail and retry)", flush=True)
         for base, path, kind in (
             (bare_base, "/track", "bare"),
             (noop_base, "/graphql", "track"),
