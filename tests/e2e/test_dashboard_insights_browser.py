@@ -54,7 +54,7 @@ def seed(last_day: dt.date) -> list[tuple[Any, ...]]:
                 for _ in range(rng.randint(1, 2)):
                     session = str(uuid.uuid4())
                     at = midnight + dt.timedelta(minutes=rng.randint(0, 600))
-                    chain = ["view"] + rng.sample(["view", "search", "export", "search"], rng.randint(0, 4))
+                    chain = ["view", *rng.sample(["view", "search", "export", "search"], rng.randint(0, 4))]
                     for event_type in chain:
                         at += dt.timedelta(seconds=rng.randint(5, 2400))
                         description: dict[str, Any] = {"durationMs": rng.randint(50, 5000)}
@@ -97,7 +97,7 @@ def csv_rows(download: dict[str, str]) -> list[list[str]]:
 def same(shown: str, api: float | int | None) -> bool:
     """A shown/downloaded value against the API's: empty for null, else the same number."""
     if api is None:
-        return shown in ("", "–")
+        return shown in ("", "\u2013")  # an empty CSV field, or the page's dash
     return float(shown) == float(api)
 
 
@@ -142,13 +142,17 @@ async def test_insight_tabs_show_and_download_the_apis_numbers_and_keep_the_view
         server,
         """query($f: EventFilter!) {
           propertyCatalogue(filter: $f, limit: 200) { keys { path } }
-          lang: propertyBreakdown(property: "lang", filter: $f, top: 20) { values { kind label events summedDailyUsers } }
-          duration: propertyAggregates(property: "durationMs", filter: $f, interval: DAY) { buckets { start count avg p50 p95 } }
+          lang: propertyBreakdown(property: "lang", filter: $f, top: 20) {
+            values { kind label events summedDailyUsers } }
+          duration: propertyAggregates(property: "durationMs", filter: $f, interval: DAY) {
+            buckets { start count avg p50 p95 } }
         }""",
         {"f": views},
     )
     assert shown["catalogue"] == [k["path"] for k in answer["propertyCatalogue"]["keys"]]
-    api_values = [[v["label"], v["kind"], str(v["events"]), str(v["summedDailyUsers"])] for v in answer["lang"]["values"]]
+    api_values = [
+        [v["label"], v["kind"], str(v["events"]), str(v["summedDailyUsers"])] for v in answer["lang"]["values"]
+    ]
     assert shown["values"]["rows"] == api_values
     assert shown["valueBars"] == [[v["label"], v["events"]] for v in answer["lang"]["values"]]
     assert shown["valuesCsv"]["name"] == "property-lang-values.csv"
@@ -238,8 +242,8 @@ async def test_insight_tabs_show_and_download_the_apis_numbers_and_keep_the_view
             """query($f: EventFilter!) { eventStats(filter: $f, interval: DAY, compareTo: PREVIOUS_PERIOD) {
               buckets { start events }
               comparison { from buckets { start events }
-                deltas { events { previous current absolute relative } summedDailyUsers { previous current absolute relative }
-                         distinctSessions { previous current absolute relative } } } } }""",
+                deltas { events { ...D } summedDailyUsers { ...D } distinctSessions { ...D } } } } }
+            fragment D on StatsDelta { previous current absolute relative }""",
             {"f": window},
         )
     )["eventStats"]
@@ -248,8 +252,9 @@ async def test_insight_tabs_show_and_download_the_apis_numbers_and_keep_the_view
         delta, card = deltas[key], shown["deltas"][node]
         assert card["previous"] == delta["previous"] and card["absolute"] == delta["absolute"]
         assert card["relative"] == pytest.approx(delta["relative"])
-        sign = "+" if delta["absolute"] > 0 else "−" if delta["absolute"] < 0 else "±"
-        assert card["text"].startswith(f"{sign}{abs(delta['absolute']):,} ({sign}{abs(delta['relative']) * 100:.1f}%)")
+        sign = "+" if delta["absolute"] > 0 else "\u2212" if delta["absolute"] < 0 else "\u00b1"  # the page's signs
+        change = f"{sign}{abs(delta['absolute']):,} ({sign}{abs(delta['relative']) * 100:.1f}%)"
+        assert card["text"].startswith(change)
     previous_from = dt.datetime.fromisoformat(stats["comparison"]["from"].replace("Z", "+00:00"))
     previous = {
         days[(dt.datetime.fromisoformat(b["start"].replace("Z", "+00:00")) - previous_from).days]: b["events"]

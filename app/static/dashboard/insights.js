@@ -61,7 +61,9 @@ const windowOf = (f) => {
   return filter;
 };
 const pct = (rate) => ({ text: rate == null ? "–" : `${(rate * 100).toFixed(1)}%`, value: rate, className: "num" });
-const seconds = (s) => ({ text: s == null ? "–" : s < 120 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`, value: s, className: "num" });
+const seconds = (s) => ({
+  text: s == null ? "–" : s < 120 ? `${s.toFixed(1)} s` : `${fmt.format(Math.round(s))} s (${(s / 60).toFixed(1)} min)`, value: s, className: "num",
+});
 const num = (v) => ({ text: v == null ? "–" : v.toLocaleString(undefined, { maximumFractionDigits: 2 }), value: v, className: "num" });
 
 function options(select, items, chosen, first) {
@@ -249,7 +251,7 @@ function renderFunnel(answer) {
   redraw = draw;
   draw();
   fillTable($("fn-table"),
-    ["Step", "Event type", "Entered", "Converted", "Dropped", "From step 1", "From previous", "Median time from previous (s)", "Median time from step 1 (s)"],
+    ["Step", "Event type", "Entered", "Converted", "Dropped", "From step 1", "From previous", "Median seconds from previous", "Median seconds from step 1"],
     steps.map((s, i) => [s.step, view.steps[i], s.entered, num(s.converted), num(s.dropped), pct(s.conversionFromStart), pct(s.conversionFromPrevious),
       seconds(s.medianSecondsFromPrevious), seconds(s.medianSecondsFromStart)]),
     { name: "funnel", empty: "Add at least two steps." });

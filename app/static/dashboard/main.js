@@ -291,9 +291,10 @@ function renderCharts() {
   const previous = previousPerDay(data, (b) => b.events);
   barChart(eventsFig.querySelector(".chart-box"), days, series, "events", previous);
   const legend = eventsFig.querySelector(".legend");
+  const keyed = previous ? [...series, { label: "previous period (day i against day i)", color: "rgba(127, 127, 127, 0.35)" }] : series;
   legend.replaceChildren(
-    ...(series.length > 1
-      ? series.map((s) => {
+    ...(keyed.length > 1
+      ? keyed.map((s) => {
           const li = document.createElement("li");
           const swatch = document.createElement("span");
           swatch.className = "swatch";
