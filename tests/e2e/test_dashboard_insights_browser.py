@@ -128,7 +128,7 @@ async def test_insight_tabs_show_and_download_the_apis_numbers_and_keep_the_view
         atypes="export,search",
         aprop="lang=de",
         steps="view,search,export",
-        count="SESSION",
+        count="USER_DAY",
         within="3600",
         fby="DEVICE_TYPE",
         **{"from": first_day.isoformat(), "to": last_day.isoformat()},
@@ -154,6 +154,7 @@ async def test_insight_tabs_show_and_download_the_apis_numbers_and_keep_the_view
         [v["label"], v["kind"], str(v["events"]), str(v["summedDailyUsers"])] for v in answer["lang"]["values"]
     ]
     assert shown["values"]["rows"] == api_values
+    assert len(api_values) > 2  # the seeded languages, (none): not a vacuous comparison
     assert shown["valueBars"] == [[v["label"], v["events"]] for v in answer["lang"]["values"]]
     assert shown["valuesCsv"]["name"] == "property-lang-values.csv"
     assert csv_rows(shown["valuesCsv"]) == [shown["values"]["head"], *api_values]
@@ -200,19 +201,20 @@ async def test_insight_tabs_show_and_download_the_apis_numbers_and_keep_the_view
             assert dot["value"] == pytest.approx(day["userRate"] * 100)
             assert f"{day['targetUsers']} of {day['activeUsers']} active users" in dot["title"]
 
-    # --- the funnel built with the controls
+    # --- the funnel built with the controls (per user-day, within an hour, by device)
     assert shown["reordered"] == ["search", "view", "export"]
     funnel = (
         await api(
             server,
             """query($f: EventFilter!, $s: [EventFilter!]!) {
-              funnel(filter: $f, steps: $s, countBy: SESSION, within: 3600, breakdown: DEVICE_TYPE, breakdownTop: 10) {
+              funnel(filter: $f, steps: $s, countBy: USER_DAY, within: 3600, breakdown: DEVICE_TYPE, breakdownTop: 10) {
                 steps { step entered converted dropped conversionFromStart conversionFromPrevious
                         medianSecondsFromPrevious medianSecondsFromStart }
                 groups { value steps { step entered conversionFromStart } } } }""",
             {"f": window, "s": [{"eventTypes": [t]} for t in ("view", "search", "export")]},
         )
     )["funnel"]
+    assert funnel["steps"][-1]["entered"] > 0 and len(funnel["groups"]) > 1
     keys = [
         "entered",
         "converted",
@@ -260,6 +262,7 @@ async def test_insight_tabs_show_and_download_the_apis_numbers_and_keep_the_view
         days[(dt.datetime.fromisoformat(b["start"].replace("Z", "+00:00")) - previous_from).days]: b["events"]
         for b in stats["comparison"]["buckets"]
     }
+    assert len(previous) == DAYS  # the seeded previous fortnight has events every day
     assert dict(shown["prevBars"]) == previous
     assert shown["prevDots"] > 0
     current = {b["start"][:10]: b["events"] for b in stats["buckets"]}
@@ -275,7 +278,11 @@ async def test_insight_tabs_show_and_download_the_apis_numbers_and_keep_the_view
     assert q["properties"]["tab"] == ["properties"] and q["properties"]["prop"] == ["durationMs"]
     assert q["adoption"]["atypes"] == ["export,search"] and q["adoption"]["aprop"] == ["lang=de"]
     assert q["funnel"]["steps"] == ["view,search,export"] and q["funnel"]["within"] == ["3600"]
-    assert q["funnel"]["fby"] == ["DEVICE_TYPE"] and q["compare"]["compare"] == ["previous"]
+    assert (
+        q["funnel"]["count"] == ["USER_DAY"]
+        and q["funnel"]["fby"] == ["DEVICE_TYPE"]
+        and q["compare"]["compare"] == ["previous"]
+    )
     assert shown["storedToken"] is True
     # phone width: nothing sticks out sideways on any view
     assert all(overflow <= 0 for overflow in shown["phone"].values()), shown["phone"]
