@@ -31,9 +31,12 @@ function download(name, text) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
-/** A "Download CSV" button after the table's wrapper, once; `name` becomes `<name>.csv`. */
+/**
+ * A "Download CSV" button after the table's wrapper (after its folded "Numbers" when it is
+ * one, so the button shows without unfolding), once; `name` becomes `<name>.csv`.
+ */
 function ensureButton(table, name) {
-  const wrap = table.closest(".table-wrap") || table;
+  const wrap = table.closest("details") || table.closest(".table-wrap") || table;
   let button = wrap.nextElementSibling;
   if (!(button && button.classList.contains("csv"))) {
     button = Object.assign(document.createElement("button"), { type: "button", className: "csv", textContent: "Download CSV" });

@@ -43,7 +43,10 @@ function table(page, sel) {
 async function csv(page, sel) {
   const [download] = await Promise.all([
     page.waitForEvent("download", { timeout: TIMEOUT }),
-    page.evaluate((s) => document.querySelector(s).closest(".table-wrap").nextElementSibling.click(), sel),
+    page.evaluate((s) => {
+      const t = document.querySelector(s);
+      (t.closest("details") || t.closest(".table-wrap")).nextElementSibling.click();
+    }, sel),
   ]);
   const file = await download.path();
   return { name: download.suggestedFilename(), text: fs.readFileSync(file, "utf8") };
