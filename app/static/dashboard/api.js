@@ -15,12 +15,22 @@ fragment EventPage on EventConnection {
 
 const DASHBOARD_OPERATION = `
 query Dashboard($filter: EventFilter!, $window: EventFilter!, $appWindow: EventFilter!,
-                $groupBy: [StatsDimension!]!, $withBreakdown: Boolean!, $first: Int!) {
+                $groupBy: [StatsDimension!]!, $withBreakdown: Boolean!, $first: Int!,
+                $compareTo: StatsComparison, $withCompare: Boolean!) {
   apps: eventStats(filter: $window, groupBy: [APP_NAME]) { totals(top: 100) { ...Totals } }
   types: eventStats(filter: $appWindow, groupBy: [EVENT_TYPE]) { totals(top: 100) { ...Totals } }
-  daily: eventStats(filter: $filter, interval: DAY) {
+  daily: eventStats(filter: $filter, interval: DAY, compareTo: $compareTo) {
     buckets { start events distinctUsers summedDailyUsers distinctSessions }
     totals { ...Totals }
+    comparison @include(if: $withCompare) {
+      mode from to
+      buckets { start events distinctUsers }
+      deltas {
+        events { ...Delta }
+        summedDailyUsers { ...Delta }
+        distinctSessions { ...Delta }
+      }
+    }
   }
   breakdown: eventStats(filter: $filter, groupBy: $groupBy, interval: DAY) @include(if: $withBreakdown) {
     buckets { start group { dimension value } events distinctUsers }
@@ -37,11 +47,58 @@ query MoreEvents($filter: EventFilter!, $first: Int!, $after: String) {
   events(filter: $filter, first: $first, after: $after) { ...EventPage }
 }`;
 
-export const DASHBOARD_QUERY = DASHBOARD_OPERATION + TOTALS_FRAGMENT + EVENT_PAGE_FRAGMENT;
+const DELTA_FRAGMENT = `
+fragment Delta on StatsDelta { previous current absolute relative }`;
+
+// ---- the insight tabs (README "Questions you can ask") ----
+
+const PROPERTY_KEYS_OPERATION = `
+query PropertyKeys($filter: EventFilter!) {
+  propertyCatalogue(filter: $filter, limit: 200) {
+    sampledEvents scanLimit hasMoreKeys
+    keys { path events valuesHidden types { type events } }
+  }
+}`;
+
+const PROPERTY_VIEW_OPERATION = `
+query PropertyView($filter: EventFilter!, $property: String!, $top: Int!, $numeric: Boolean!) {
+  propertyBreakdown(property: $property, filter: $filter, top: $top, interval: DAY) {
+    values { kind label events summedDailyUsers }
+  }
+  propertyAggregates(property: $property, filter: $filter, interval: DAY) @include(if: $numeric) {
+    buckets { start count avg p50 p95 }
+  }
+}`;
+
+const ADOPTION_OPERATION = `
+query AdoptionView($population: EventFilter!, $target: EventFilter!) {
+  adoption(population: $population, target: $target) {
+    days { day activeUsers targetUsers userRate }
+    totals { summedDailyActiveUsers summedDailyTargetUsers userRate }
+  }
+}`;
+
+const FUNNEL_OPERATION = `
+query FunnelView($filter: EventFilter!, $steps: [EventFilter!]!, $countBy: FunnelUnit!, $within: Int,
+                 $breakdown: StatsDimension) {
+  funnel(filter: $filter, steps: $steps, countBy: $countBy, within: $within, breakdown: $breakdown, breakdownTop: 10) {
+    steps { step entered converted dropped conversionFromStart conversionFromPrevious
+            medianSecondsFromPrevious medianSecondsFromStart }
+    groups { value steps { step entered conversionFromStart } }
+  }
+}`;
+
+export const DASHBOARD_QUERY = DASHBOARD_OPERATION + TOTALS_FRAGMENT + EVENT_PAGE_FRAGMENT + DELTA_FRAGMENT;
 export const MORE_EVENTS_QUERY = MORE_EVENTS_OPERATION + EVENT_PAGE_FRAGMENT;
+export const PROPERTY_KEYS_QUERY = PROPERTY_KEYS_OPERATION;
+export const PROPERTY_VIEW_QUERY = PROPERTY_VIEW_OPERATION;
+export const ADOPTION_QUERY = ADOPTION_OPERATION;
+export const FUNNEL_QUERY = FUNNEL_OPERATION;
 
 /** Every document the dashboard sends (tests validate them against the served schema). */
-export const DOCUMENTS = { DASHBOARD_QUERY, MORE_EVENTS_QUERY };
+export const DOCUMENTS = {
+  DASHBOARD_QUERY, MORE_EVENTS_QUERY, PROPERTY_KEYS_QUERY, PROPERTY_VIEW_QUERY, ADOPTION_QUERY, FUNNEL_QUERY,
+};
 
 /** A failed call, sorted into what the page should do about it. */
 export class ApiError extends Error {

@@ -29,7 +29,7 @@ function shortDay(day) {
   return date.toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
 }
 
-function frame(box, days, maxValue, label) {
+function frame(box, days, maxValue, label, format = (t) => t.toLocaleString()) {
   const width = Math.max(280, Math.floor(box.clientWidth || 600));
   const height = width < 480 ? 200 : 240;
   const svg = el("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label, class: "chart-svg" });
@@ -41,7 +41,7 @@ function frame(box, days, maxValue, label) {
   const axis = el("g", { class: "axis" });
   for (const t of ticks) {
     axis.append(el("line", { x1: MARGIN.left, x2: width - MARGIN.right, y1: y(t), y2: y(t), class: t === 0 ? "baseline" : "grid" }));
-    axis.append(el("text", { x: MARGIN.left - 6, y: y(t) + 4, "text-anchor": "end" }, t.toLocaleString()));
+    axis.append(el("text", { x: MARGIN.left - 6, y: y(t) + 4, "text-anchor": "end" }, format(t)));
   }
   const slot = plotW / Math.max(1, days.length);
   const every = Math.max(1, Math.ceil(days.length / Math.floor(plotW / 56)));
@@ -57,9 +57,22 @@ function frame(box, days, maxValue, label) {
  * Bars per day; several series are stacked in order.
  * series: [{ key, label, values: number[] (one per day), color }]
  */
-export function barChart(box, days, series, unit) {
+export function barChart(box, days, series, unit, previous = null) {
   const totals = days.map((_, i) => series.reduce((sum, s) => sum + (s.values[i] || 0), 0));
-  const { svg, y, slot } = frame(box, days, Math.max(0, ...totals), `${unit} per day`);
+  const { svg, y, slot } = frame(box, days, Math.max(0, ...totals, ...(previous || [])), `${unit} per day`);
+  if (previous) {
+    // the previous period, day i against day i, as a faint wider bar behind
+    const prevW = Math.max(3, Math.min(56, slot * 0.9));
+    previous.forEach((value, i) => {
+      if (!(value > 0)) return;
+      const rect = el("rect", {
+        x: MARGIN.left + slot * i + (slot - prevW) / 2, y: y(value), width: prevW, height: Math.max(1, y(0) - y(value)),
+        class: "prev-bar", "data-day": days[i], "data-value": value,
+      });
+      rect.append(el("title", {}, `previous period, day ${i + 1}: ${value.toLocaleString()} ${unit}`));
+      svg.append(rect);
+    });
+  }
   const barW = Math.max(2, Math.min(48, slot * 0.7));
   days.forEach((day, i) => {
     let base = 0;
@@ -98,6 +111,64 @@ export function lineChart(box, days, values, unit, color = PALETTE[2]) {
     const dot = el("circle", { cx: x(i), cy: y(v), r: days.length > 45 ? 2 : 3.5, fill: color, "data-day": days[i], "data-series": "users", "data-value": v, class: "dot" });
     dot.append(el("title", {}, `${days[i]}: ${v.toLocaleString()} ${unit}`));
     svg.append(dot);
+  });
+  box.replaceChildren(svg);
+}
+
+/**
+ * Several lines over the days (one per series). A series with `faint` is drawn thin and
+ * dashed (the previous period). Dots carry data-series / data-value and a <title>; `hover`
+ * (optional, per series) gives each dot's hover text instead of the value.
+ * series: [{ key, label, values: (number|null)[], color, faint?, hover?: string[] }]
+ */
+export function linesChart(box, days, series, unit, { format = (v) => v.toLocaleString(), max } = {}) {
+  const top = max ?? Math.max(0, ...series.flatMap((s) => s.values.map((v) => v || 0)));
+  const { svg, y, slot } = frame(box, days, top, `${unit} per day`, format);
+  const x = (i) => MARGIN.left + slot * (i + 0.5);
+  for (const s of series) {
+    let path = "";
+    s.values.forEach((v, i) => {
+      if (v == null) return;
+      path += `${path && s.values[i - 1] != null ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
+    });
+    svg.append(el("path", {
+      d: path, fill: "none", stroke: s.color, "stroke-width": s.faint ? 1.5 : 2,
+      "stroke-dasharray": s.faint ? "4 3" : "none", opacity: s.faint ? 0.55 : 1, class: s.faint ? "line prev" : "line",
+    }));
+    s.values.forEach((v, i) => {
+      if (v == null) return;
+      const dot = el("circle", {
+        cx: x(i), cy: y(v), r: s.faint ? 2 : days.length > 45 ? 2 : 3, fill: s.color, opacity: s.faint ? 0.55 : 1,
+        "data-day": days[i], "data-series": s.key, "data-value": v, class: s.faint ? "prev-dot" : "dot",
+      });
+      dot.append(el("title", {}, `${days[i]} · ${s.label}: ${s.hover ? s.hover[i] : `${format(v)} ${unit}`}`));
+      svg.append(dot);
+    });
+  }
+  box.replaceChildren(svg);
+}
+
+/**
+ * Horizontal bars, one per labelled item (property values, funnel steps).
+ * items: [{ key, label, value, note? }] ; the note is drawn after the value (e.g. a drop-off).
+ */
+export function categoryBars(box, items, unit, color = PALETTE[0]) {
+  const width = Math.max(280, Math.floor(box.clientWidth || 600));
+  const row = 30;
+  const labelW = Math.min(180, Math.floor(width * 0.35));
+  const height = Math.max(row, items.length * row) + 8;
+  const svg = el("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${unit} by item`, class: "chart-svg" });
+  const max = Math.max(1, ...items.map((i) => i.value));
+  const plotW = width - labelW - 150;
+  items.forEach((item, i) => {
+    const y0 = 4 + i * row;
+    const label = item.label.length > 24 ? `${item.label.slice(0, 23)}…` : item.label;
+    svg.append(el("text", { x: labelW - 6, y: y0 + 18, "text-anchor": "end" }, label));
+    const w = Math.max(item.value > 0 ? 2 : 0, (item.value / max) * plotW);
+    const rect = el("rect", { x: labelW, y: y0 + 4, width: w, height: row - 10, fill: color, class: "cat-bar", "data-key": item.key, "data-value": item.value });
+    rect.append(el("title", {}, `${item.label}: ${item.value.toLocaleString()} ${unit}${item.note ? ` (${item.note})` : ""}`));
+    svg.append(rect);
+    svg.append(el("text", { x: labelW + w + 6, y: y0 + 18 }, `${item.value.toLocaleString()}${item.note ? ` · ${item.note}` : ""}`));
   });
   box.replaceChildren(svg);
 }

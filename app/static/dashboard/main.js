@@ -2,7 +2,9 @@
 // Data is only ever written with textContent (event fields are user-supplied strings).
 
 import { ApiError, DASHBOARD_QUERY, MORE_EVENTS_QUERY, graphql } from "./api.js";
-import { PALETTE, barChart, lineChart } from "./charts.js";
+import { PALETTE, barChart, lineChart, linesChart } from "./charts.js";
+import { TABS, insightParams, loadInsight, readInsightView, renderInsightCharts, setupInsights } from "./insights.js";
+import { fillTable } from "./table.js";
 import { forgetToken, loadToken, msUntilExpiry, saveToken, takeTokenFromFragment, tokenProblem } from "./session.js";
 
 const $ = (id) => document.getElementById(id);
@@ -16,7 +18,7 @@ const DIMENSION_LABELS = {
   DEVICE_TYPE: "device type", BROWSER_FAMILY: "browser", OS_FAMILY: "operating system",
 };
 
-const state = { token: null, filters: null, data: null, days: [], events: [], cursor: null, loadSeq: 0, expiryTimer: null };
+const state = { tab: "overview", token: null, filters: null, data: null, days: [], events: [], cursor: null, loadSeq: 0, expiryTimer: null };
 
 // ---- dates (all UTC days, "YYYY-MM-DD") ----------------------------------------------
 
@@ -47,6 +49,8 @@ function readFilters() {
     from,
     to,
     by: DIMENSION_LABELS[q.get("by")] ? q.get("by") : "",
+    compare: q.get("compare") === "previous",
+    tab: TABS.includes(q.get("tab")) ? q.get("tab") : "overview",
   };
 }
 
@@ -57,6 +61,10 @@ function writeUrl(f) {
   q.set("from", f.from);
   q.set("to", f.to);
   if (f.by) q.set("by", f.by);
+  if (f.compare) q.set("compare", "previous");
+  if (f.tab !== "overview") q.set("tab", f.tab);
+  for (const [key, value] of insightParams(f.tab)) q.set(key, value);
+  // the whole view lives in the query string; the token never does (see session.js)
   history.replaceState(null, "", `${location.pathname}?${q}`);
 }
 
@@ -64,13 +72,17 @@ function fillForm(f) {
   $("f-from").value = f.from;
   $("f-to").value = f.to;
   $("f-by").value = f.by;
+  $("f-compare").checked = f.compare;
   ensureOption($("f-app"), f.app);
   $("f-app").value = f.app;
 }
 
 function formFilters() {
   const types = new Set([...document.querySelectorAll("#f-types input:checked")].map((i) => i.value));
-  return { app: $("f-app").value, types, from: $("f-from").value, to: $("f-to").value, by: $("f-by").value };
+  return {
+    app: $("f-app").value, types, from: $("f-from").value, to: $("f-to").value, by: $("f-by").value,
+    compare: $("f-compare").checked, tab: state.tab,
+  };
 }
 
 function filterProblem(f) {
@@ -173,14 +185,21 @@ async function load() {
     groupBy: f.by ? [f.by] : [],
     withBreakdown: Boolean(f.by),
     first: PAGE_SIZE,
+    compareTo: f.compare ? "PREVIOUS_PERIOD" : null,
+    withCompare: f.compare,
   };
   try {
-    const data = await graphql(DASHBOARD_QUERY, variables, state.token);
+    // the overview's answer also fills the app and event-type pickers the other tabs use
+    const [data, insight] = await Promise.all([
+      graphql(DASHBOARD_QUERY, variables, state.token),
+      f.tab === "overview" ? null : loadInsight(f.tab, f, state.token),
+    ]);
     if (seq !== state.loadSeq) return;
     state.data = data;
     state.days = dayRange(f.from, f.to);
     $("banner").hidden = true;
     render();
+    if (insight) insight();
     setState("ready", `Updated ${new Date().toLocaleTimeString()}`);
   } catch (error) {
     if (seq === state.loadSeq) handleError(error);
@@ -264,58 +283,18 @@ function eventSeries(data, f) {
   return series;
 }
 
-function fillTable(table, head, rows) {
-  const thead = document.createElement("thead");
-  const tr = document.createElement("tr");
-  head.forEach((h, i) => {
-    const th = document.createElement("th");
-    th.textContent = h;
-    if (i > 0 && rows.every((r) => typeof r[i] === "number")) th.className = "num";
-    tr.append(th);
-  });
-  thead.append(tr);
-  const tbody = document.createElement("tbody");
-  for (const row of rows) {
-    const r = document.createElement("tr");
-    for (const cell of row) {
-      const td = document.createElement("td");
-      if (typeof cell === "number") {
-        td.textContent = fmt.format(cell);
-        td.className = "num";
-        td.dataset.value = String(cell);
-      } else if (cell && typeof cell === "object") {
-        td.textContent = cell.text;
-        if (cell.title) td.title = cell.title;
-        if (cell.className) td.className = cell.className;
-      } else {
-        td.textContent = cell ?? "";
-      }
-      r.append(td);
-    }
-    tbody.append(r);
-  }
-  if (!rows.length) {
-    const r = document.createElement("tr");
-    const td = document.createElement("td");
-    td.colSpan = head.length;
-    td.className = "muted";
-    td.textContent = "No events match.";
-    r.append(td);
-    tbody.append(r);
-  }
-  table.replaceChildren(thead, tbody);
-}
-
 function renderCharts() {
   const { data, filters: f, days } = state;
   if (!data) return;
   const series = eventSeries(data, f);
   const eventsFig = $("chart-events");
-  barChart(eventsFig.querySelector(".chart-box"), days, series, "events");
+  const previous = previousPerDay(data, (b) => b.events);
+  barChart(eventsFig.querySelector(".chart-box"), days, series, "events", previous);
   const legend = eventsFig.querySelector(".legend");
+  const keyed = previous ? [...series, { label: "previous period (day i against day i)", color: "rgba(127, 127, 127, 0.35)" }] : series;
   legend.replaceChildren(
-    ...(series.length > 1
-      ? series.map((s) => {
+    ...(keyed.length > 1
+      ? keyed.map((s) => {
           const li = document.createElement("li");
           const swatch = document.createElement("span");
           swatch.className = "swatch";
@@ -325,14 +304,60 @@ function renderCharts() {
         })
       : []),
   );
-  fillTable(eventsFig.querySelector("table"), ["Day (UTC)", ...series.map((s) => s.label), ...(series.length > 1 ? ["total"] : [])],
-    days.map((d, i) => [d, ...series.map((s) => s.values[i]), ...(series.length > 1 ? [series.reduce((sum, s) => sum + s.values[i], 0)] : [])]));
+  fillTable(eventsFig.querySelector("table"),
+    ["Day (UTC)", ...series.map((s) => s.label), ...(series.length > 1 ? ["total"] : []), ...(previous ? ["Previous period (same day offset)"] : [])],
+    days.map((d, i) => [d, ...series.map((s) => s.values[i]), ...(series.length > 1 ? [series.reduce((sum, s) => sum + s.values[i], 0)] : []),
+      ...(previous ? [previous[i]] : [])]),
+    { name: "events-per-day" });
 
   const users = perDay(data.daily.buckets, (b) => b.distinctUsers ?? 0);
   const sessions = perDay(data.daily.buckets, (b) => b.distinctSessions);
   const usersFig = $("chart-users");
-  lineChart(usersFig.querySelector(".chart-box"), days, users, "distinct users");
-  fillTable(usersFig.querySelector("table"), ["Day (UTC)", "Distinct users", "Sessions"], days.map((d, i) => [d, users[i], sessions[i]]));
+  const previousUsers = previousPerDay(data, (b) => b.distinctUsers ?? 0);
+  if (previousUsers) {
+    linesChart(usersFig.querySelector(".chart-box"), days, [
+      { key: "previous", label: "previous period", values: previousUsers, color: PALETTE[5], faint: true },
+      { key: "users", label: "distinct users", values: users, color: PALETTE[2] },
+    ], "distinct users");
+  } else {
+    lineChart(usersFig.querySelector(".chart-box"), days, users, "distinct users");
+  }
+  fillTable(usersFig.querySelector("table"),
+    ["Day (UTC)", "Distinct users", "Sessions", ...(previousUsers ? ["Previous period distinct users"] : [])],
+    days.map((d, i) => [d, users[i], sessions[i], ...(previousUsers ? [previousUsers[i]] : [])]),
+    { name: "distinct-users-per-day" });
+  renderInsightCharts();
+}
+
+/** The comparison window's values, bucket i against day i of the current window (by offset). */
+function previousPerDay(data, pick) {
+  const comparison = data.daily.comparison;
+  if (!comparison) return null;
+  const from = asUtc(comparison.from).getTime();
+  const values = state.days.map(() => 0);
+  for (const b of comparison.buckets) {
+    const i = Math.floor((asUtc(b.start).getTime() - from) / DAY_MS);
+    if (i >= 0 && i < values.length) values[i] += pick(b);
+  }
+  return values;
+}
+
+function showDelta(id, delta) {
+  const node = $(id);
+  if (!delta) {
+    node.textContent = "";
+    node.className = "delta";
+    node.removeAttribute("title");
+    return;
+  }
+  const sign = delta.absolute > 0 ? "+" : delta.absolute < 0 ? "−" : "±";
+  const pct = delta.relative == null ? "new" : `${sign}${Math.abs(delta.relative * 100).toFixed(1)}%`;
+  node.textContent = `${sign}${fmt.format(Math.abs(delta.absolute))} (${pct}) vs ${fmt.format(delta.previous)}`;
+  node.className = `delta ${delta.absolute > 0 ? "up" : delta.absolute < 0 ? "down" : ""}`;
+  node.title = `previous period: ${fmt.format(delta.previous)}; now: ${fmt.format(delta.current)}`;
+  node.dataset.previous = String(delta.previous);
+  node.dataset.absolute = String(delta.absolute);
+  node.dataset.relative = delta.relative == null ? "" : String(delta.relative);
 }
 
 function totalsRows(totals, label = groupLabel) {
@@ -349,17 +374,21 @@ function render() {
   $("s-users").textContent = fmt.format(total.summedDailyUsers);
   $("s-sessions").textContent = fmt.format(total.distinctSessions);
   $("s-days").textContent = fmt.format(state.days.length);
+  const deltas = data.daily.comparison?.deltas;
+  showDelta("d-events", deltas?.events);
+  showDelta("d-users", deltas?.summedDailyUsers);
+  showDelta("d-sessions", deltas?.distinctSessions);
   renderCharts();
 
   const breakdown = $("top-breakdown");
   breakdown.hidden = !(f.by && data.breakdown);
   if (!breakdown.hidden) {
     breakdown.querySelector(".by-name").textContent = DIMENSION_LABELS[f.by];
-    fillTable(breakdown.querySelector("table"), [DIMENSION_LABELS[f.by], ...TOTAL_HEAD], totalsRows(data.breakdown.totals));
+    fillTable(breakdown.querySelector("table"), [DIMENSION_LABELS[f.by], ...TOTAL_HEAD], totalsRows(data.breakdown.totals), { name: `by-${f.by.toLowerCase()}` });
   }
-  fillTable($("top-routes").querySelector("table"), ["Route", ...TOTAL_HEAD], totalsRows(data.routes.totals));
-  fillTable($("top-entities").querySelector("table"), ["Entity", ...TOTAL_HEAD], totalsRows(data.entities.totals));
-  fillTable($("top-devices").querySelector("table"), ["Device · browser · OS", ...TOTAL_HEAD], totalsRows(data.devices.totals));
+  fillTable($("top-routes").querySelector("table"), ["Route", ...TOTAL_HEAD], totalsRows(data.routes.totals), { name: "top-routes" });
+  fillTable($("top-entities").querySelector("table"), ["Entity", ...TOTAL_HEAD], totalsRows(data.entities.totals), { name: "top-entities" });
+  fillTable($("top-devices").querySelector("table"), ["Device · browser · OS", ...TOTAL_HEAD], totalsRows(data.devices.totals), { name: "top-devices" });
 
   state.events = [];
   appendEvents(data.events);
@@ -385,7 +414,25 @@ function appendEvents(connection) {
       short([e.deviceType, e.browserFamily, e.osFamily].filter(Boolean).join(" · "), 32),
       short(e.sessionId, 10),
       short(e.description == null ? "" : JSON.stringify(e.description), 60),
-    ]));
+    ]), { name: "newest-events" });
+}
+
+// ---- tabs ------------------------------------------------------------------------------------
+
+function typeNames() {
+  return (state.data?.types.totals || []).map((t) => t.group[0]?.value).filter(Boolean);
+}
+
+function selectTab(tab, reload) {
+  state.tab = tab;
+  document.body.dataset.tab = tab;
+  for (const button of document.querySelectorAll('[role="tab"]')) {
+    const on = button.dataset.tab === tab;
+    button.setAttribute("aria-selected", String(on));
+    button.tabIndex = on ? 0 : -1;
+    $(button.getAttribute("aria-controls")).hidden = !on;
+  }
+  if (reload && state.token) load();
 }
 
 // ---- wiring -------------------------------------------------------------------------------
@@ -395,6 +442,21 @@ function start() {
   const f = readFilters();
   state.filters = f;
   fillForm(f);
+  readInsightView(new URLSearchParams(location.search));
+  selectTab(f.tab, false);
+  setupInsights({ reload: () => load(), types: () => typeNames(), onError: (error) => handleError(error) });
+  for (const button of document.querySelectorAll('[role="tab"]')) {
+    button.addEventListener("click", () => selectTab(button.dataset.tab, true));
+    button.addEventListener("keydown", (event) => {
+      // arrow keys move between tabs (the WAI-ARIA tabs pattern)
+      const tabs = [...document.querySelectorAll('[role="tab"]')];
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (!step) return;
+      const next = tabs[(tabs.indexOf(button) + step + tabs.length) % tabs.length];
+      next.focus();
+      selectTab(next.dataset.tab, true);
+    });
+  }
   // the event-type boxes come from the API; until then, keep the URL's choice
   for (const name of f.types) {
     const label = document.createElement("label");
@@ -423,7 +485,7 @@ function start() {
   new ResizeObserver(() => {
     cancelAnimationFrame(frame);
     frame = requestAnimationFrame(() => renderCharts());
-  }).observe(document.querySelector(".charts"));
+  }).observe(document.querySelector("#dashboard"));
 
   const token = loadToken();
   if (token) signIn(token);
