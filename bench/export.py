@@ -67,6 +67,7 @@ async def raw_read(url: str) -> tuple[int, float]:
     try:
         rows = await conn.fetchval("SELECT count(*) FROM events")
         columns = ", ".join(f"{c}::text" if c in ("id", "description") else c for c in EXPORTED)
+
         async def discard(_chunk: bytes) -> None:
             pass
 
