@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.storage.database import asyncpg_dsn
+from app.storage.database import asyncpg_dsn, create_engine
 from app.storage.migrations import migrate
+from testkit.settings import make_settings
 
 
 async def create_database(server_url: str, prefix: str = "signals_test") -> str:
@@ -31,6 +34,16 @@ async def drop_database(server_url: str, url: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def read_engine(url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """The app's engine on `url` with the test settings (what the read side's functions take)."""
+    engine = create_engine(url, make_settings(url, tmp_path))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @contextlib.asynccontextmanager

@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.storage.migrations import migrate
-from testkit.database import create_database, drop_database, fetch
+from testkit.database import fetch, migrated_database
 from testkit.http import asgi_client, gql
 from testkit.insights import APP, WINDOW_DAYS, base_day, insight_rows
 from testkit.seed import insert_rows
@@ -52,13 +51,9 @@ STEPS = [{"eventTypes": ["view"]}, {"eventTypes": ["search"]}, {"eventTypes": ["
 
 @pytest.fixture(scope="module")
 async def insights_db(pg_server: str) -> AsyncIterator[str]:
-    url = await create_database(pg_server)
-    await migrate(url)
-    await insert_rows(url, insight_rows(BASE))
-    try:
+    async with migrated_database(pg_server) as url:
+        await insert_rows(url, insight_rows(BASE))
         yield url
-    finally:
-        await drop_database(pg_server, url)
 
 
 @pytest.fixture

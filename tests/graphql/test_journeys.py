@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.storage.migrations import migrate
-from testkit.database import create_database, drop_database
+from testkit.database import migrated_database
 from testkit.http import asgi_client, gql
 from testkit.journeys import APP, DAYS, base_day, journey_rows, recount_next, top_pairs, top_types
 from testkit.seed import insert_rows
@@ -35,13 +34,9 @@ query($filter: EventFilter!, $eventType: String!, $top: Int) {
 
 @pytest.fixture(scope="module")
 async def journeys_db(pg_server: str) -> AsyncIterator[str]:
-    url = await create_database(pg_server)
-    await migrate(url)
-    await insert_rows(url, journey_rows(BASE))
-    try:
+    async with migrated_database(pg_server) as url:
+        await insert_rows(url, journey_rows(BASE))
         yield url
-    finally:
-        await drop_database(pg_server, url)
 
 
 @pytest.fixture

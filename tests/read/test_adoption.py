@@ -16,12 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.read.adoption import KIND, AdoptionRequest, cache_key, fetch_adoption
 from app.read.daycache import answer_key
 from app.read.queries import EventFilterSpec, QueryInputError
-from app.storage.database import create_engine
-from app.storage.migrations import migrate
-from testkit.database import create_database, drop_database, fetch
+from testkit.database import fetch, migrated_database, read_engine
 from testkit.insights import APP, WINDOW_DAYS, base_day, insight_rows
 from testkit.seed import insert_rows
-from testkit.settings import make_settings
 from testkit.stats import raw_rows
 
 BASE = base_day()
@@ -31,20 +28,15 @@ H = dt.timedelta(hours=1)
 
 @pytest.fixture(scope="module")
 async def adoption_db(pg_server: str) -> AsyncIterator[str]:
-    url = await create_database(pg_server)
-    await migrate(url)
-    await insert_rows(url, insight_rows(BASE))
-    try:
+    async with migrated_database(pg_server) as url:
+        await insert_rows(url, insight_rows(BASE))
         yield url
-    finally:
-        await drop_database(pg_server, url)
 
 
 @pytest.fixture
 async def engine(adoption_db: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(adoption_db, make_settings(adoption_db, tmp_path))
-    yield engine
-    await engine.dispose()
+    async with read_engine(adoption_db, tmp_path) as engine:
+        yield engine
 
 
 def reference(

@@ -13,9 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.read.daycache import answer_key, per_day
-from app.storage.database import create_engine
-from testkit.database import fetch
-from testkit.settings import make_settings
+from testkit.database import fetch, read_engine
 
 NOW = dt.datetime(2026, 3, 20, 12, 0, tzinfo=dt.UTC)
 D = dt.timedelta(days=1)
@@ -23,9 +21,8 @@ D = dt.timedelta(days=1)
 
 @pytest.fixture
 async def engine(migrated_db: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(migrated_db, make_settings(migrated_db, tmp_path))
-    yield engine
-    await engine.dispose()
+    async with read_engine(migrated_db, tmp_path) as engine:
+        yield engine
 
 
 class Counter:

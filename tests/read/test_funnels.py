@@ -18,12 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.read.funnels import FunnelRequest, FunnelUnit, fetch_funnel, funnel_query
 from app.read.queries import Dimension, EventFilterSpec, QueryInputError
-from app.storage.database import create_engine
-from app.storage.migrations import migrate
-from testkit.database import create_database, drop_database
+from testkit.database import migrated_database, read_engine
 from testkit.insights import APP, WINDOW_DAYS, base_day, insight_rows
 from testkit.seed import insert_rows
-from testkit.settings import make_settings
 from testkit.stats import raw_rows
 
 BASE = base_day()
@@ -34,20 +31,15 @@ VIEW_SEARCH_EXPORT = [{"types": ["view"]}, {"types": ["search"]}, {"types": ["ex
 
 @pytest.fixture(scope="module")
 async def funnel_db(pg_server: str) -> AsyncIterator[str]:
-    url = await create_database(pg_server)
-    await migrate(url)
-    await insert_rows(url, insight_rows(BASE))
-    try:
+    async with migrated_database(pg_server) as url:
+        await insert_rows(url, insight_rows(BASE))
         yield url
-    finally:
-        await drop_database(pg_server, url)
 
 
 @pytest.fixture
 async def engine(funnel_db: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(funnel_db, make_settings(funnel_db, tmp_path))
-    yield engine
-    await engine.dispose()
+    async with read_engine(funnel_db, tmp_path) as engine:
+        yield engine
 
 
 # --- the reference: the module docstring of app/read/funnels.py, in plain Python ---------

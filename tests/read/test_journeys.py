@@ -14,12 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.read.journeys import NextEventsRequest, fetch_next_events
 from app.read.queries import EventFilterSpec, QueryInputError
-from app.storage.database import create_engine
-from app.storage.migrations import migrate
-from testkit.database import create_database, drop_database
+from testkit.database import migrated_database, read_engine
 from testkit.journeys import APP, DAYS, base_day, journey_rows, recount_next, top_pairs, top_types
 from testkit.seed import insert_rows
-from testkit.settings import make_settings
 from testkit.stats import raw_rows
 
 BASE = base_day()
@@ -28,20 +25,15 @@ END = BASE + dt.timedelta(days=DAYS)
 
 @pytest.fixture(scope="module")
 async def journeys_db(pg_server: str) -> AsyncIterator[str]:
-    url = await create_database(pg_server)
-    await migrate(url)
-    await insert_rows(url, journey_rows(BASE))
-    try:
+    async with migrated_database(pg_server) as url:
+        await insert_rows(url, journey_rows(BASE))
         yield url
-    finally:
-        await drop_database(pg_server, url)
 
 
 @pytest.fixture
 async def engine(journeys_db: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(journeys_db, make_settings(journeys_db, tmp_path))
-    yield engine
-    await engine.dispose()
+    async with read_engine(journeys_db, tmp_path) as engine:
+        yield engine
 
 
 @pytest.mark.parametrize("parallelism", [1, 3])
