@@ -20,7 +20,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +29,7 @@ from app.storage.answers import closed_before
 
 Compute = Callable[[dt.date, dt.date], Awaitable[Mapping[dt.date, Any]]]
 DAY = dt.timedelta(days=1)
+Day = TypeVar("Day", dt.date, dt.datetime)
 
 
 def answer_key(key: Mapping[str, Any]) -> str:
@@ -52,9 +53,9 @@ def trusted_span(first: dt.date, end: dt.date, *, now: dt.datetime, retention_da
     return max(first, cutoff_day + DAY), min(end, closed_before(now))
 
 
-def _runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Consecutive days as [first, end) runs."""
-    runs: list[tuple[dt.date, dt.date]] = []
+def runs_of_days(days: list[Day]) -> list[tuple[Day, Day]]:
+    """Ascending days (dates, or their UTC midnights) as [first, end) runs of consecutive ones."""
+    runs: list[tuple[Day, Day]] = []
     for day in days:
         if runs and runs[-1][1] == day:
             runs[-1] = (runs[-1][0], day + DAY)
@@ -93,7 +94,7 @@ async def per_day(
     wanted = [first + DAY * i for i in range((end - first).days)]
     missing = [day for day in wanted if day not in stored]
     computed: dict[dt.date, Any] = {}
-    for part in await asyncio.gather(*(compute(a, b) for a, b in _runs(missing))):
+    for part in await asyncio.gather(*(compute(a, b) for a, b in runs_of_days(missing))):
         computed.update(part)
     keep = [day for day in missing if lo <= day < hi]
     if keep:

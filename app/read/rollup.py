@@ -21,6 +21,7 @@ from dataclasses import replace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.read.daycache import runs_of_days
 from app.read.queries import EQUALITY_FILTERS, BucketUnit, Dimension, StatsRequest, StatsRow, fetch_stats_buckets_split
 from app.storage.answers import GRACE
 
@@ -120,16 +121,10 @@ async def _stored_days(engine: AsyncEngine, daily: StatsRequest, max_rows: int, 
         stored = {row.day: (row.events, row.users) for row in result}
     days = [spec.start + DAY * i for i in range((spec.end - spec.start) // DAY)]
     missing = [day for day in days if day.date() not in stored]
-    runs: list[tuple[dt.datetime, dt.datetime]] = []
-    for day in missing:
-        if runs and runs[-1][1] == day:
-            runs[-1] = (runs[-1][0], day + DAY)
-        else:
-            runs.append((day, day + DAY))
     counted = await asyncio.gather(
         *(
             fetch_stats_buckets_split(engine, replace(daily, spec=replace(spec, start=a, end=b)), max_rows, parallelism)
-            for a, b in runs
+            for a, b in runs_of_days(missing)
         )
     )
     fresh = {row.bucket: row for rows in counted for row in rows if row.bucket is not None}

@@ -9,21 +9,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.storage.database import create_engine
-from app.storage.migrations import migrate
-from testkit.database import create_database, drop_database
+from testkit.database import migrated_database, read_engine
 from testkit.reports import seed_digest
 from testkit.settings import make_settings
 
 
 @pytest.fixture
 async def report_db(pg_server: str) -> AsyncIterator[str]:
-    url = await create_database(pg_server)
-    await migrate(url)
-    try:
+    async with migrated_database(pg_server) as url:
         yield url
-    finally:
-        await drop_database(pg_server, url)
 
 
 @pytest.fixture
@@ -37,9 +31,6 @@ def report_settings(report_db: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def engine(report_db: str, report_settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(report_db, report_settings)
-    try:
+async def engine(report_db: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    async with read_engine(report_db, tmp_path) as engine:
         yield engine
-    finally:
-        await engine.dispose()
