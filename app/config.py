@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import re
 import secrets
 from pathlib import Path
@@ -157,6 +158,8 @@ class Settings(BaseSettings):
     limit_concurrency: int = Field(default=1_000, ge=0, le=1_000_000)
     # listen(2) backlog: connections the kernel queues before the server accepts them
     backlog: int = Field(default=2_048, ge=1, le=65_535)
+    # worker processes of `signals serve` sharing its socket (0 = one per usable core, at most MAX_AUTO_WORKERS)
+    workers: int = Field(default=0, ge=0, le=64)
 
     # --- database ----------------------------------------------------------------
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
@@ -410,6 +413,11 @@ class Settings(BaseSettings):
 
     # --- derived ---------------------------------------------------------------------
     @property
+    def worker_count(self) -> int:
+        """`workers`, with 0 resolved to one per core this process may run on, capped."""
+        return self.workers or auto_workers()
+
+    @property
     def is_production(self) -> bool:
         return self.env == "production"
 
@@ -484,6 +492,15 @@ def _env_name(field: str) -> str:
     if isinstance(alias, AliasChoices):
         return str(alias.choices[0])
     return f"SIGNALS_{field.upper()}"
+
+
+MAX_AUTO_WORKERS = 8  # past this, the database's connections, not the cores, run out first
+
+
+def auto_workers() -> int:
+    """One worker per core this process may run on (its CPU affinity), at most MAX_AUTO_WORKERS."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_AUTO_WORKERS))
 
 
 def load_settings(**overrides: Any) -> Settings:

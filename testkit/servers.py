@@ -58,13 +58,14 @@ class LiveServer:
 
 
 class Served:
-    """A `signals serve` subprocess whose stderr/stdout lines are collected as they come."""
+    """A `signals serve` subprocess whose stderr/stdout lines are collected as they come;
+    `args` are more options of `signals serve` (e.g. `"--workers", "2"`)."""
 
-    def __init__(self, env: dict[str, str], port: int) -> None:
+    def __init__(self, env: dict[str, str], port: int, *args: str) -> None:
         self.port = port
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args],
             env=clean_env(**env),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

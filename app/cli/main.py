@@ -5,22 +5,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from app.auth.tokens import hs_secret, issue_token
 from app.cli.codegen import add_codegen_command
 from app.cli.ops import add_ops_commands
 from app.cli.reports import add_report_commands
-from app.config import PROJECT_ROOT, ConfigError, Settings, load_settings
-from app.logs import configure_logging
+from app.config import PROJECT_ROOT, ConfigError, Settings, auto_workers, load_settings
+from app.logs import configure_logging, get_logger
+from app.privacy.secret import SaltSecret
 from app.storage.database import Database
 from app.storage.migrations import MigrationError, migrate
 
 Command = Callable[[argparse.Namespace, Settings], int]
+
+log = get_logger("signals.server")
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -51,29 +56,90 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
     limit_concurrency = settings.limit_concurrency if args.limit_concurrency is None else args.limit_concurrency
+    options = _uvicorn_options(settings, host, port, limit_concurrency)
+    workers = settings.worker_count if args.workers is None else args.workers or auto_workers()
+    if workers > 1:
+        return _serve_workers(settings, workers, options)
     app = create_app(settings, run_migrations=True)
     # Move the start-up heap (schema, parsers, modules: ~100k objects) out of the cyclic
     # collector's way: a full collection over it pauses every request for ~60 ms.
     gc.collect()
     gc.freeze()
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        access_log=False,  # it would log client IPs
-        proxy_headers=False,  # the client IP is resolved by app code from trusted proxies only
-        server_header=False,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-        # slow and greedy clients (app/http/uvicorn_compat.py, SIGNALS_HEADER_TIMEOUT, _BODY_TIMEOUT, ...)
-        http=guarded_http_protocol(settings),
-        ws="none",  # no WebSocket routes: upgrade requests are plain HTTP requests
-        # uvicorn annotates int but compares and sleeps with it: sub-second keep-alives work
-        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
-        h11_max_incomplete_event_size=settings.max_header_bytes,  # (h11 only; the guard above counts for httptools)
-        limit_concurrency=limit_concurrency or None,
-        backlog=settings.backlog,
-    )
+    uvicorn.run(app, http=guarded_http_protocol(settings), **options)
+    return 0
+
+
+def _uvicorn_options(settings: Settings, host: str, port: int, limit_concurrency: int) -> dict[str, Any]:
+    """What every `signals serve` process hands uvicorn, one worker or several."""
+    return {
+        "host": host,
+        "port": port,
+        "access_log": False,  # it would log client IPs
+        "proxy_headers": False,  # the client IP is resolved by app code from trusted proxies only
+        "server_header": False,
+        "log_config": None,
+        "timeout_graceful_shutdown": 10,
+        # slow and greedy clients: the `http` protocol (app/http/uvicorn_compat.py) and these
+        "ws": "none",  # no WebSocket routes: upgrade requests are plain HTTP requests
+        "timeout_keep_alive": settings.keep_alive_timeout,  # uvicorn compares and sleeps with it: sub-second works
+        "h11_max_incomplete_event_size": settings.max_header_bytes,  # (h11 only; the guard counts for httptools)
+        "limit_concurrency": limit_concurrency or None,
+        "backlog": settings.backlog,
+    }
+
+
+def _serve_workers(settings: Settings, workers: int, options: dict[str, Any]) -> int:
+    """Several uvicorn workers on one listening socket, under uvicorn's supervisor.
+
+    This parent process starts the embedded PostgreSQL (unless DATABASE_URL) and applies the
+    migrations once, then spawns the workers with that server's URL and no migrating of
+    their own; it stops the server after every worker has exited. SIGTERM/SIGINT: each
+    worker stops accepting, finishes its requests and flushes its queued events (the
+    lifespan's shutdown) before it exits. Scheduled jobs run in every worker and rely on
+    their advisory locks and sent-once records, as across replicas (jobs/schedule.py)."""
+    from uvicorn.config import STARTUP_FAILURE
+
+    from app.cli.serve import worker_app
+    from app.http.uvicorn_compat import WorkerConfig, WorkerSupervisor
+
+    if not settings.redis_url:
+        log.warning(
+            "several workers without REDIS_URL: each keeps its own rate limits, so a caller may get up to "
+            "workers x SIGNALS_RATE_LIMIT; set REDIS_URL to share them",
+            workers=workers,
+        )
+    try:
+        # development secrets are generated here, before the workers start: two workers
+        # creating the same file at once would each write (and hash with) their own
+        SaltSecret(settings)
+        hs_secret(settings)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    database = Database(settings)
+    try:
+        url = database.start_server()
+        result = asyncio.run(migrate(url, settings.migrations_dir))
+        if result.applied:
+            log.info("migrations applied", applied=result.applied)
+        worker_settings = settings.model_copy(update={"database_url": url})
+        config = WorkerConfig(
+            worker_settings, functools.partial(worker_app, worker_settings), workers=workers, **options
+        )
+        sock = config.bind_socket()
+        supervisor = WorkerSupervisor(config, sockets=[sock])
+        log.info("starting workers", workers=workers, parent_pid=os.getpid())
+        supervisor.run()
+        sock.close()
+    except MigrationError as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        database.stop_server()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        log.error("a worker could not start; see its log lines above")
+        return STARTUP_FAILURE
+    log.info("all workers stopped", workers=workers)
     return 0
 
 
@@ -127,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
             "answer 503 past this many open connections + running requests "
             "(default SIGNALS_LIMIT_CONCURRENCY; 0 = no limit)"
         ),
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes sharing the socket (default SIGNALS_WORKERS; 0 there = one per core, at most 8)",
     )
     serve.set_defaults(func=_serve)
 

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import gc
 from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,7 +25,7 @@ from app.http.app import SignalsApp, build_app
 from app.ingest.dropcounts import DropCounter
 from app.ingest.pipeline import Ingest
 from app.ingest.writer import GroupCommitWriter
-from app.logs import get_logger
+from app.logs import configure_logging, get_logger
 from app.privacy.rotation import SecretWatcher
 from app.privacy.secret import SaltSecret
 from app.reports.alerts import check_alerts
@@ -117,3 +118,13 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> SignalsApp
         build_schema(settings), runtime, graphql_ide="graphiql" if settings.graphiql_enabled else None
     )
     return build_app(settings, graphql, runtime, lifespan)
+
+
+def worker_app(settings: Settings) -> SignalsApp:
+    """The app of one `signals serve --workers N` worker, built in that worker: the parent
+    already started the database (`settings.database_url`) and applied the migrations."""
+    configure_logging(settings.log_level)
+    app = create_app(settings, run_migrations=False)
+    gc.collect()  # as one process does: the start-up heap out of the cyclic collector's way
+    gc.freeze()
+    return app

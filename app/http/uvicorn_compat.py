@@ -13,14 +13,30 @@ headers of any size. `GuardedHttpToolsProtocol` subclasses uvicorn's `HttpToolsP
 - the attributes `transport`, `loop`, `cycle` (with `response_complete`), `connections`,
   `tasks`, `app` and `limit_concurrency`, and that `on_headers_complete` answers a request
   past `limit_concurrency` itself, with `self.app` unused.
+
+Several workers (`signals serve --workers N`) run under uvicorn's own supervisor,
+`uvicorn.supervisors.Multiprocess`, with two more touches, exercised by
+`tests/cli/test_workers.py`:
+
+- `WorkerConfig` overrides `Config.load_app` and `Config.load`, which run in each spawned
+  worker: uvicorn pickles the config into every worker, and neither the app nor the
+  protocol class `guarded_http_protocol` makes can be pickled, so each worker builds both
+  from the (picklable) settings itself;
+- `WorkerSupervisor.handle_hup` reads `Multiprocess.processes` (each with `pid` and
+  `exitcode`) to pass SIGHUP on to the workers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+from collections.abc import Callable
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
 
 from app.config import Settings
 from app.http.limits import error_body, service_unavailable
@@ -185,3 +201,35 @@ def guarded_http_protocol(settings: Settings) -> type[GuardedHttpToolsProtocol]:
             "max_header_bytes": settings.max_header_bytes,
         },
     )
+
+
+class WorkerConfig(uvicorn.Config):
+    """`uvicorn.Config` for several workers. It travels pickled into each spawned worker, so
+    it carries `settings` and a picklable `app_factory` (a module-level function or a
+    `functools.partial` of one) instead of the app and the protocol class; `load()`, run in
+    the worker, builds the guarded protocol (same limits and timeouts as one process) and
+    the app there."""
+
+    def __init__(self, settings: Settings, app_factory: Callable[[], Any], **kwargs: Any) -> None:
+        super().__init__("signals:worker", factory=True, **kwargs)  # the name is only shown, never imported
+        self.signals_settings = settings
+        self.app_factory = app_factory
+
+    def load_app(self) -> Any:
+        return self.app_factory
+
+    def load(self) -> None:
+        self.http = guarded_http_protocol(self.signals_settings)
+        super().load()
+
+
+class WorkerSupervisor(Multiprocess):
+    """uvicorn's supervisor, except SIGHUP: for Signals it means "re-read the salt secret"
+    (app/privacy/rotation.py), so each worker gets it, instead of uvicorn restarting them all.
+    SIGTERM/SIGINT stay uvicorn's: every worker is sent SIGTERM, shuts down gracefully (stops
+    accepting, finishes its requests, runs the lifespan's shutdown) and is waited for."""
+
+    def handle_hup(self) -> None:
+        for process in self.processes:
+            if process.pid is not None and process.exitcode is None:
+                os.kill(process.pid, signal.SIGHUP)
