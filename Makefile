@@ -1,6 +1,6 @@
 # The README's commands:
 #   make run    - set up .venv (runtime dependencies only) and serve on the embedded PostgreSQL
-#   make test   - set up .venv (+ test and dev tools, JS tools, clients/react's npm packages, Debian chromium) and run the whole suite
+#   make test   - set up .venv (+ test and dev tools, JS tools, clients/react's npm packages, Debian chromium and nginx) and run the whole suite
 #   make check  - the quality gate: ruff format --check, ruff check, mypy (strict on app/ and jobs/)
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test check setup node react browser bench-ingest bench-retention clean
+.PHONY: run test check setup node react browser nginx bench-ingest bench-retention clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ react: clients/react/node_modules/.package-lock.json
 browser:
 	scripts/install-browser
 
+# Debian's nginx for the replicas test (no-op when nginx is installed)
+nginx:
+	scripts/install-nginx
+
 run: $(RUN_STAMP)
 	$(BIN)/signals serve
 
@@ -49,7 +53,7 @@ check: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(DEV_STAMP) node react browser
+test: $(DEV_STAMP) node react browser nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench-ingest: $(DEV_STAMP)   # needs `wrk` (apt-get install wrk); about 1.5 minutes

@@ -144,7 +144,12 @@ def start_server(database_url: str, port: int, data_dir: Path, write_timeout: fl
     )
     log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log, cwd=ROOT
+        # one worker: the peak RSS sampled is the whole server's
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=log,
+        stderr=log,
+        cwd=ROOT,
     )
 
 

@@ -11,6 +11,8 @@
 - processes: free ports, a clean environment, the `signals` CLI, peak RSS of a process
 - servers: the service running beside a test (uvicorn in a thread, `signals serve` subprocess)
 - faultproxy: a loopback TCP proxy that cuts a database (or Redis) off on demand
+- nginx: a real nginx load balancer in front of `signals serve` replicas
+- trackload: retrying trackEvent clients (same clientEventId until acknowledged) that record every refusal
 - browser: the browser scripts under tests/e2e/browser, run with node and Chromium
 - agents: real User-Agent strings
 - strategies: hypothesis strategies for hostile input

@@ -20,12 +20,12 @@ BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/1
 
 @dataclass
 class TrackLoad:
-    """`clients` tasks against `base_url`, `rate` new events per second in all, until
-    `stop()`; then the ids not yet acknowledged keep being retried for `drain` seconds."""
+    """One client task per bearer token in `tokens` (each its own connection) against
+    `base_url`, `rate` new events per second in all, until `stop()`; then the ids not yet
+    acknowledged keep being retried for `drain` seconds."""
 
     base_url: str
-    token: str
-    clients: int = 8
+    tokens: list[str]
     rate: float = 100.0
     drain: float = 20.0
     timeout: float = 5.0
@@ -49,10 +49,14 @@ class TrackLoad:
 
     async def run(self) -> None:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        headers = {"authorization": f"Bearer {self.token}", "user-agent": BROWSER_UA}
         http = [
-            httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout, limits=limits)
-            for _ in range(self.clients)
+            httpx.AsyncClient(
+                base_url=self.base_url,
+                headers={"authorization": f"Bearer {token}", "user-agent": BROWSER_UA},
+                timeout=self.timeout,
+                limits=limits,
+            )
+            for token in self.tokens
         ]
         try:
             await asyncio.gather(*(self._client(n, client) for n, client in enumerate(http)))
@@ -62,8 +66,9 @@ class TrackLoad:
 
     async def _client(self, n: int, client: httpx.AsyncClient) -> None:
         loop = asyncio.get_running_loop()
-        interval = self.clients / self.rate
-        next_at = loop.time() + interval * n / self.clients
+        clients = len(self.tokens)
+        interval = clients / self.rate
+        next_at = loop.time() + interval * n / clients
         k = 0
         drain_until: float | None = None
         while not self._stopping.is_set():

@@ -20,7 +20,7 @@ from app.cli.reports import add_report_commands
 from app.config import PROJECT_ROOT, ConfigError, Settings, auto_workers, load_settings
 from app.logs import configure_logging, get_logger
 from app.privacy.secret import SaltSecret
-from app.storage.database import Database
+from app.storage.database import Database, unavailable_reason
 from app.storage.migrations import MigrationError, migrate
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -102,12 +102,6 @@ def _serve_workers(settings: Settings, workers: int, options: dict[str, Any]) ->
     from app.cli.serve import worker_app
     from app.http.uvicorn_compat import WorkerConfig, WorkerSupervisor
 
-    if not settings.redis_url:
-        log.warning(
-            "several workers without REDIS_URL: each keeps its own rate limits, so a caller may get up to "
-            "workers x SIGNALS_RATE_LIMIT; set REDIS_URL to share them",
-            workers=workers,
-        )
     try:
         # development secrets are generated here, before the workers start: two workers
         # creating the same file at once would each write (and hash with) their own
@@ -116,6 +110,12 @@ def _serve_workers(settings: Settings, workers: int, options: dict[str, Any]) ->
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    if not settings.redis_url:
+        log.warning(
+            "several workers without REDIS_URL: each keeps its own rate limits, so a caller may get up to "
+            "workers x SIGNALS_RATE_LIMIT; set REDIS_URL to share them",
+            workers=workers,
+        )
     database = Database(settings)
     try:
         url = database.start_server()
@@ -133,6 +133,11 @@ def _serve_workers(settings: Settings, workers: int, options: dict[str, Any]) ->
         sock.close()
     except MigrationError as exc:
         print(f"serve: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if (reason := unavailable_reason(exc)) is None:
+            raise
+        print(f"serve: cannot migrate: {reason} ({type(exc).__name__})", file=sys.stderr)
         return 1
     finally:
         database.stop_server()

@@ -106,16 +106,22 @@ def test_two_workers_share_one_socket_and_one_embedded_postgres(tmp_path: Path) 
         assert len(workers) == 2, [w.cmdline() for w in parent.children()]
 
         # one embedded PostgreSQL, started by the parent, in one data directory
-        assert len(postmasters_of(pgdata)) == 1
+        assert len(postmasters_of(pgdata)) == 1, [p.cmdline() for p in postmasters_of(pgdata)]
         assert [p.parent for p in tmp_path.rglob("PG_VERSION") if p.parent.parent.name != "base"] == [pgdata]
 
         # both workers answer on the one socket: each connection lands on either (the kernel picks)
-        answered_by: set[int | None] = set()
+        deadline = time.monotonic() + 60  # /readyz answers as soon as one worker is up: wait for both
+        while time.monotonic() < deadline and count(served.lines, "signals ready") < 2:
+            time.sleep(0.1)
+        assert count(served.lines, "signals ready") == 2, "\n".join(served.lines)
+        answered_by: set[int] = set()
         for _ in range(200):
-            answered_by.add(healthz_owner(workers, port))
-            if answered_by >= {w.pid for w in workers}:
+            owner = healthz_owner(workers, port)
+            assert owner is not None, "a connection answered by no worker of this parent"
+            answered_by.add(owner)
+            if len(answered_by) == len(workers):
                 break
-        assert answered_by == {w.pid for w in workers}
+        assert answered_by == {w.pid for w in workers}, "\n".join(served.lines)
 
         # each worker runs the guarded protocol with the configured header timeout: 408 after ~1 s
         for _ in range(4):
@@ -136,7 +142,9 @@ def test_two_workers_share_one_socket_and_one_embedded_postgres(tmp_path: Path) 
         assert {w.pid for w in workers_of(parent)} == {w.pid for w in workers}
 
         # load through both workers, then SIGTERM to the parent in the middle of it
-        load = TrackLoad(base, token(roles=["member"]), clients=8, rate=200, drain=0)
+        load = TrackLoad(
+            base, [token(roles=["member"], subject=f"worker-load-{n}") for n in range(8)], rate=200, drain=0
+        )
 
         async def drive() -> None:
             task = asyncio.create_task(load.run())

@@ -107,7 +107,11 @@ async def server(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> As
     log_path = data / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+            # one worker: its RSS is the server's, and SIGNALS_LIMIT_CONCURRENCY is per worker
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+            env=env,
+            stdout=log,
+            stderr=log,
         )
     sampler: PeakRss | None = None
     try:
