@@ -201,6 +201,10 @@ def test_rotation_while_serving_logs_fingerprints_never_secrets(migrated_db: str
             "SIGNALS_ANONYMOUS_RATE_LIMIT": "100000/minute",
         },
         port,
+        # one process: each worker watches the file on its own, and the steps below read
+        # one watcher's log lines (SIGHUP to several workers: tests/cli/test_workers.py)
+        "--workers",
+        "1",
     )
     failures: list[str] = []
     requests = 0
