@@ -120,7 +120,9 @@ async def run_anonymise(
 ) -> AnonymiseReport:
     started = time.perf_counter()
     report = AnonymiseReport(dry_run=dry_run, skipped=False)
-    async with locked_connection(database_url, ANONYMISE_LOCK_KEY, needs=("events", "anonymised_days")) as conn:
+    async with locked_connection(
+        database_url, ANONYMISE_LOCK_KEY, needs=("events", "anonymised_days"), changes_events=not dry_run
+    ) as conn:
         if conn is None:
             report.skipped = True
             return report

@@ -65,7 +65,7 @@ async def run_retention(
         elapsed_seconds=0.0,
         longest_transaction_seconds=0.0,
     )
-    async with locked_connection(database_url, RETENTION_LOCK_KEY) as conn:
+    async with locked_connection(database_url, RETENTION_LOCK_KEY, changes_events=not dry_run) as conn:
         if conn is None:
             report.skipped = True
             return report

@@ -2,8 +2,11 @@
 
 Off by default (SIGNALS_RETENTION_INTERVAL_MINUTES / SIGNALS_ANONYMISE_INTERVAL_MINUTES
 = 0; cron with the CLI is the other way). Each job runs once shortly after start, then
-every interval. Every replica may run the schedule: the jobs' advisory locks make the
-others skip. A failed run is logged and retried at the next interval.
+every interval. Every replica, and every worker of `signals serve --workers N`, may run
+the schedule: the jobs' advisory locks make a concurrent run skip, and a later run in the
+same interval finds nothing left to do, so the work is done once. (One mechanism for
+workers and replicas alike; a "schedule only in worker 0" rule would not cover replicas.)
+A failed run is logged and retried at the next interval.
 """
 
 from __future__ import annotations
