@@ -50,9 +50,16 @@ _NAMES = ", ".join(COLUMNS)
 _ARRAYS = ", ".join(f"${n}::{'timestamptz' if name == 'created_at' else 'text'}[]" for n, name in enumerate(COLUMNS, 1))
 _VALUES = ", ".join("description::jsonb" if name == "description" else name for name in COLUMNS)
 
-# `existing` reads the statement's snapshot: rows inserted by `inserted` are not in it, rows
-# that were there before are. A row committed by another writer after the snapshot is in
-# neither; `LOOKUP_SQL` finds it in one more round trip.
+# The second half reads the statement's snapshot: rows inserted by `inserted` are not in it,
+# rows that were there before are. A row committed by another writer after the snapshot is
+# in neither; `LOOKUP_SQL` finds it in one more round trip.
+#
+# Its plan must not depend on what the planner believes about `events`: a plan made while
+# the table was empty (and kept by the prepared statement's plan cache, or by statistics
+# that autovacuum never refreshed) reads the whole table once per batch. So each incoming
+# key is looked up on its own (LATERAL ... LIMIT 1, which the planner cannot turn into a
+# join over all of `events`), and the writer's connections run with `enable_seqscan = off`:
+# the only plan left for `dedup_key = <one key>` is the unique index.
 INSERT_SQL = f"""
 WITH incoming AS (SELECT * FROM unnest({_ARRAYS}) AS t({_NAMES})),
 inserted AS (
@@ -62,8 +69,8 @@ inserted AS (
 )
 SELECT id, dedup_key, true AS inserted FROM inserted
 UNION ALL
-SELECT e.id, e.dedup_key, false AS inserted FROM events e
-WHERE e.dedup_key IN (SELECT dedup_key FROM incoming)
+SELECT e.id, e.dedup_key, false AS inserted FROM incoming i
+CROSS JOIN LATERAL (SELECT id, dedup_key FROM events WHERE dedup_key = i.dedup_key LIMIT 1) e
 """
 LOOKUP_SQL = "SELECT id, dedup_key FROM events WHERE dedup_key = ANY($1::text[])"
 
@@ -152,7 +159,8 @@ class GroupCommitWriter:
 
     # --- the drain tasks ---------------------------------------------------------------
     async def _connect(self) -> asyncpg.Connection:
-        server_settings = {"application_name": "signals-writer"}
+        # enable_seqscan: see INSERT_SQL; every statement of the writer finds rows by an index
+        server_settings = {"application_name": "signals-writer", "enable_seqscan": "off"}
         if self.settings.db_statement_timeout_ms:
             server_settings["statement_timeout"] = str(self.settings.db_statement_timeout_ms)
         # A batch nobody waits for any more is not worth waiting on: past `write_timeout`
