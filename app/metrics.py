@@ -18,7 +18,8 @@ WRITE_BATCH_FAILURES = Counter(
 
 READ_FALLBACKS = Counter(
     "signals_read_fallbacks",
-    "Admin reads sent to the primary although DATABASE_READ_URL is set, by reason (down, lagging, not_standby)",
+    "Admin reads run on the primary although DATABASE_READ_URL is set, by reason: down, lagging, not_standby, "
+    "recovery_conflict (the replica cancelled the read for replay; it ran again on the primary)",
     ["reason"],
 )
 READ_REPLICA_LAG = Gauge(

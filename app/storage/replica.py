@@ -14,7 +14,10 @@ Each read asks `route()` (or `run()`) once: replica while the last check found i
 standby within SIGNALS_READ_REPLICA_MAX_LAG_SECONDS, else the primary, counted in
 `signals_read_fallbacks_total{reason}`. A read whose replica connection fails between
 checks is run again on the primary when a ping confirms the replica is down (so the
-primary's own outage is not mistaken for the replica's). A change of state is logged once.
+primary's own outage is not mistaken for the replica's); so is a read the replica cancelled
+because replaying the primary's changes needed what it held (a recovery conflict, after
+the replica's `max_standby_streaming_delay`), counted as `recovery_conflict`. A change of
+state is logged once.
 
 Reads that write go to the primary: `ReadRoute.primary` is where the stored answers of
 closed days are written (app/read/daycache.py, app/read/rollup.py), looked up on
@@ -32,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -44,6 +48,10 @@ log = get_logger("signals.db.replica")
 T = TypeVar("T")
 State = Literal["streaming", "disconnected", "down", "not_standby"]
 Reason = Literal["down", "lagging", "not_standby"]
+
+# what a hot standby raises when it cancels a query in favour of replay (a read-only query
+# on the primary never meets them): serialization_failure, deadlock_detected
+RECOVERY_CONFLICTS = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 PRIMARY_LSN = text("SELECT pg_current_wal_lsn()::text")
 REPLICA_STATE = text(
@@ -89,6 +97,17 @@ def judge(
     if lag is None or lag > max_lag:
         return ReplicaStatus(state, lag, "lagging")
     return ReplicaStatus(state, max(lag, 0.0), None)
+
+
+def recovery_conflict(error: BaseException | None) -> bool:
+    """Whether `error` (or what it wraps) is a hot standby's cancellation of a query for replay."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, RECOVERY_CONFLICTS):
+            return True
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return False
 
 
 @dataclass(frozen=True)
@@ -144,6 +163,9 @@ class ReadRouter:
         try:
             return await read(route)
         except Exception as error:
+            if recovery_conflict(error):
+                READ_FALLBACKS.labels("recovery_conflict").inc()
+                return await read(self._primary_route)
             if unavailable_reason(error) != UNAVAILABLE_MESSAGE or await is_ready(route.engine, timeout=1.0):
                 raise
             self._set(ReplicaStatus("down", None, "down"), error)

@@ -23,11 +23,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
-from app.storage.database import asyncpg_dsn
+from app.storage.database import asyncpg_dsn, create_engine
 from app.storage.embedded import EmbeddedPostgres
-from app.storage.replica import judge
+from app.storage.migrations import migrate
+from app.storage.replica import ReadRoute, ReadRouter, ReplicaStatus, judge
 from testkit.logs import production_log_lines
 from testkit.replication import StreamingReplica
 from testkit.seed import event_row, insert_rows
@@ -255,6 +258,44 @@ async def test_reads_answer_from_the_primary_while_the_replica_is_down(
     assert {written, after_stop} <= await read_ids(http)
     assert len(logged(lines, "read replica unreachable; admin reads go to the primary")) == 1
     assert len(logged(lines, "read replica answers again")) == 1
+
+
+async def test_a_read_the_replica_cancels_for_replay_runs_again_on_the_primary(
+    primary: tuple[EmbeddedPostgres, str], replica: StreamingReplica, tmp_path: Path
+) -> None:
+    primary_url = primary[1]
+    await migrate(primary_url)
+    await replica.execute("ALTER SYSTEM SET max_standby_streaming_delay = 0")  # cancel at once, not after 30 s
+    await replica.execute("SELECT pg_reload_conf()")
+    await replica.caught_up(primary_url)
+    settings = make_settings(primary_url, tmp_path)
+    router = ReadRouter(create_engine(primary_url, settings), create_engine(replica.url, settings))
+    ran_on_replica: list[bool] = []
+
+    async def read(route: ReadRoute) -> int:
+        ran_on_replica.append(route.on_replica)
+        async with route.engine.connect() as conn:
+            return int((await conn.execute(text("SELECT count(*) FROM events, pg_sleep(1.5)"))).scalar_one())
+
+    async def lock_on_primary() -> None:
+        await asyncio.sleep(0.4)  # while the replica's read holds its lock on events
+        conn = await asyncpg.connect(asyncpg_dsn(primary_url))
+        try:
+            async with conn.transaction():  # replayed on the replica, where it cancels the read
+                await conn.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        finally:
+            await conn.close()
+
+    try:
+        assert (await router.check()) == ReplicaStatus("streaming", 0.0, None)
+        before = REGISTRY.get_sample_value("signals_read_fallbacks_total", {"reason": "recovery_conflict"}) or 0
+        answer, _ = await asyncio.gather(router.run(read), lock_on_primary())
+        assert answer == 0 and ran_on_replica == [True, False]
+        assert REGISTRY.get_sample_value("signals_read_fallbacks_total", {"reason": "recovery_conflict"}) == before + 1
+        assert (await router.check()) == ReplicaStatus("streaming", 0.0, None)  # a conflict is no outage
+    finally:
+        await router.stop()
+        await router.primary.dispose()
 
 
 @pytest.mark.parametrize(
