@@ -23,7 +23,11 @@ Reads that write go to the primary: `ReadRoute.primary` is where the stored answ
 closed days are written (app/read/daycache.py, app/read/rollup.py), looked up on
 `ReadRoute.engine`. Such an answer computed on the replica is exact because the lag bound
 (at most 600 s) is below the hour after which a UTC day counts as closed
-(app/storage/answers.py). Writes, migrations, jobs and reports use the primary's engine and
+(app/storage/answers.py). The one exception is shared with the primary, in a wider window: a
+late row for a closed day (a commit held back past that hour) forgets the day's answers on
+the primary, and a read computing that day on the replica before the row is replayed there
+stores the answer without it (on the primary the window is one computation's length);
+`signals forget-answers` clears it. Writes, migrations, jobs and reports use the primary's engine and
 never come here.
 """
 
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -208,8 +213,7 @@ class ReadRouter:
         else:
             self._outage.succeeded()
         READ_REPLICA_SERVING.set(1 if status.serving_reads else 0)
-        if status.lag_seconds is not None:
-            READ_REPLICA_LAG.set(status.lag_seconds)
+        READ_REPLICA_LAG.set(math.nan if status.lag_seconds is None else status.lag_seconds)
         if before is None or (before.fallback, before.state) == (status.fallback, status.state):
             return
         if status.state == "down" or (before.state == "down" and status.serving_reads):
