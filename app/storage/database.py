@@ -33,9 +33,10 @@ def sqlalchemy_url(url: str) -> URL:
     return make_url(url).set(drivername="postgresql+asyncpg")
 
 
-def create_engine(url: str, settings: Settings) -> AsyncEngine:
-    """A pooled async engine with bounded waits: nothing hangs past the configured timeouts."""
-    server_settings = {"application_name": "signals"}
+def create_engine(url: str, settings: Settings, *, application_name: str = "signals") -> AsyncEngine:
+    """A pooled async engine with bounded waits: nothing hangs past the configured timeouts.
+    `application_name` tells its sessions apart in `pg_stat_activity`."""
+    server_settings = {"application_name": application_name}
     if settings.db_statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     return create_async_engine(
