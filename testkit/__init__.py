@@ -11,6 +11,7 @@
 - processes: free ports, a clean environment, the `signals` CLI, peak RSS of a process
 - servers: the service running beside a test (uvicorn in a thread, `signals serve` subprocess)
 - faultproxy: a loopback TCP proxy that cuts a database (or Redis) off on demand
+- postgres: a dedicated embedded PostgreSQL to crash (SIGKILL, stop -m immediate) and restart
 - browser: the browser scripts under tests/e2e/browser, run with node and Chromium
 - agents: real User-Agent strings
 - strategies: hypothesis strategies for hostile input
