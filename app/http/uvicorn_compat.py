@@ -10,6 +10,7 @@ headers of any size. `GuardedHttpToolsProtocol` subclasses uvicorn's `HttpToolsP
 - the asyncio protocol methods `connection_made`, `connection_lost`, `data_received`;
 - the httptools parser callbacks `on_message_begin`, `on_headers_complete`, `on_message_complete`;
 - `on_response_complete`, called when a response has been sent;
+- that every write of a response goes through the protocol's `transport` (which it wraps);
 - the attributes `transport`, `loop`, `cycle` (with `response_complete`), `connections`,
   `tasks`, `app` and `limit_concurrency`, and that `on_headers_complete` answers a request
   past `limit_concurrency` itself, with `self.app` unused.
@@ -18,7 +19,7 @@ headers of any size. `GuardedHttpToolsProtocol` subclasses uvicorn's `HttpToolsP
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -38,6 +39,41 @@ def _raw_response(status: int, payload: bytes) -> bytes:
         % (status, _REASONS[status], len(payload))
         + payload
     )
+
+
+class CoalescingTransport:
+    """The connection's transport, with the writes made in one event-loop turn sent as one.
+
+    uvicorn writes a response's head and its body with two `transport.write` calls, each a
+    `send()` system call (and, with Nagle off, a TCP segment): a tenth of the hot path's
+    CPU. Buffered until the end of the current loop turn, they leave together; `close()`
+    sends what is buffered first. Everything else is the wrapped transport's own."""
+
+    __slots__ = ("_buffer", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._buffer: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._buffer:
+            self._loop.call_soon(self._flush)
+        self._buffer.append(data)
+
+    def _flush(self) -> None:
+        if self._buffer:
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -74,7 +110,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # --- connection ---------------------------------------------------------------------
     # as uvicorn's own override: asyncio's BaseProtocol takes a BaseTransport, uvicorn's protocols a Transport
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, CoalescingTransport(transport, self.loop)))
         self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
