@@ -163,6 +163,13 @@ class Settings(BaseSettings):
 
     # --- database ----------------------------------------------------------------
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
+    # a streaming replica of DATABASE_URL for admin reads (app/storage/replica.py); unset = the primary
+    database_read_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_READ_URL"))
+    # seconds the replica may lag before admin reads go back to the primary; below the hour
+    # after which a UTC day counts as closed, so an answer stored from the replica stays exact
+    read_replica_max_lag_seconds: float = Field(default=30.0, gt=0, le=600)
+    # seconds between checks of the replica's state and lag
+    read_replica_check_seconds: float = Field(default=2.0, gt=0, le=60)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=5, ge=0, le=200)
     db_pool_timeout: float = Field(default=5.0, gt=0)
@@ -317,7 +324,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{bad} is not a period: use day, week or day,week")
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_read_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -392,6 +399,10 @@ class Settings(BaseSettings):
             raise _SettingProblem("SIGNALS_SALT_SECRET_FILE", f"{self.salt_secret_file} is not a readable file")
         if self.salt_secret_file is not None:
             check_secret_file(self.salt_secret_file, strict=self.env == "production")
+        if self.database_read_url is not None and self.database_url is None:
+            raise _SettingProblem(
+                "DATABASE_READ_URL", "needs DATABASE_URL: the replica streams from that server, not the embedded one"
+            )
         if self.env != "production":
             return self
         if self.salt_secret is None and self.salt_secret_file is None:

@@ -9,16 +9,28 @@ service (`python -m app.cli serve`, one uvicorn worker on 127.0.0.1) reaches it 
 testkit/faultproxy.py. `--clients` tasks send `trackEvent` with unique clientEventIds at a
 paced total `--rate` and, as signals.js does, retry a refused event with the same id
 (backoff 50 ms doubling to 1 s) until it is acknowledged (ACCEPTED or DUPLICATE). In the
-middle the proxy cuts the database off (`cut`: connections dropped, new ones refused) or
-stalls it (`stall`: a partition, nothing answers) for `--outage` seconds. After
+middle, for `--outage` seconds, the fault:
+- `cut`: the proxy drops the database's connections and refuses new ones;
+- `stall`: the proxy passes nothing (a partition);
+- `kill9`: the service is SIGKILLed (its write queue and open answers die with it), then
+  started again on the same port, as a supervisor would;
+- `pg-kill`: PostgreSQL is SIGKILLed (postmaster and backends), `pg-immediate`: stopped
+  with `pg_ctl stop -m immediate`; then started again on the same data directory (crash
+  recovery from the WAL). Only with the embedded server: a --database-url server is not
+  this script's to kill, so these are skipped there.
+`--synchronous-commit off` gives the test database that default (ALTER DATABASE), which
+the writer's session must not inherit: a crash would lose acknowledged rows. After
 `--duration` seconds no new ids are started; ids still unacknowledged keep being retried
 for at most `--drain` seconds. Then the database is read directly.
 
 Counted: requests sent; ids acknowledged; rows stored; lost (acknowledged, not stored);
 duplicated (rows beyond one per id, or an id reported ACCEPTED twice); phantom (stored,
-never acknowledged); error rate (requests not acknowledged / requests); p99 and the
-slowest answer during the outage; whether /readyz went 503 and back to 200; the server
-process's peak RSS (psutil, sampled every 100 ms). Load targets 127.0.0.1 only.
+never acknowledged; a row committed whose answer died with a killed service is answered
+DUPLICATE on the retry, so it counts as acknowledged); error rate (requests not
+acknowledged / requests); p99 and the slowest answer during the outage; whether /readyz
+went down (503, or no answer while the service is dead) and back to 200; the server
+process's peak RSS (psutil, sampled every 100 ms; the largest of its runs after a kill9).
+Load targets 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -36,16 +48,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.auth.tokens import issue_token  # noqa: E402
-from app.storage.database import EmbeddedPostgres  # noqa: E402
+from app.storage.database import asyncpg_dsn  # noqa: E402
 from app.storage.migrations import migrate  # noqa: E402
 from testkit.database import count_rows, create_database, drop_database  # noqa: E402
 from testkit.faultproxy import FaultProxy  # noqa: E402
+from testkit.postgres import CrashablePostgres  # noqa: E402
 from testkit.processes import PeakRss, clean_env, free_port  # noqa: E402
 
 JWT_SECRET = "soak-jwt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
@@ -142,7 +157,7 @@ def start_server(database_url: str, port: int, data_dir: Path, write_timeout: fl
         SIGNALS_DB_CONNECT_TIMEOUT="1",
         SIGNALS_LOG_LEVEL="WARNING",
     )
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed with the process
+    log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         # one worker: the peak RSS sampled is the whole server's
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
@@ -151,6 +166,44 @@ def start_server(database_url: str, port: int, data_dir: Path, write_timeout: fl
         stderr=log,
         cwd=ROOT,
     )
+
+
+class Service:
+    """The `signals serve` process under test; `kill()` is a SIGKILL (nothing flushed, no
+    shutdown), `restart()` serves again on the same port, as a supervisor would."""
+
+    def __init__(self, database_url: str, port: int, data_dir: Path, write_timeout: float) -> None:
+        self.launch = (database_url, port, data_dir, write_timeout)
+        self.process = start_server(*self.launch)
+        self.memory: PeakRss | None = None
+        self.peak = 0
+
+    def watch_memory(self) -> None:
+        self.memory = PeakRss(self.process.pid, interval=0.1)
+        self.memory.start()
+
+    def kill(self) -> None:
+        self._stop_watching()
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.process = start_server(*self.launch)
+        self.watch_memory()
+
+    def stop(self) -> None:
+        self._stop_watching()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    def _stop_watching(self) -> None:
+        if self.memory is not None:
+            self.memory.stop()
+            self.peak = max(self.peak, self.memory.peak)
+            self.memory = None
 
 
 async def wait_ready(base: str, seconds: float = 60) -> None:
@@ -172,7 +225,7 @@ class Outcome(NamedTuple):
     inserted: dict[str, int]  # id -> times answered ACCEPTED (more than once would be a duplicate)
 
 
-async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: Result) -> Outcome:
+async def drive(port: int, faults: Faults, args: argparse.Namespace, result: Result) -> Outcome:
     """Run the load and the fault against the server on `port`."""
     auth = {
         "authorization": "Bearer " + issue_token(JWT_SECRET, subject="soak", roles=["member"], ttl_seconds=3600),
@@ -242,9 +295,9 @@ async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: 
 
     async def fault_task() -> None:
         await asyncio.sleep(max(0.0, outage_start - loop.time()))
-        getattr(proxy, args.fault)()
+        await asyncio.to_thread(faults.begin, args.fault)
         await asyncio.sleep(max(0.0, outage_end - loop.time()))
-        proxy.restore()
+        await asyncio.to_thread(faults.end, args.fault)
 
     async def watch_readyz() -> None:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
@@ -254,15 +307,16 @@ async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: 
                 except httpx.TransportError:
                     status = 0
                 now = loop.time()
-                if status == 503 and outage_start <= now:
+                # 503, or no answer at all while the service itself is dead
+                if status in (503, 0) and outage_start <= now:
                     result.readyz_503_seen = True
                 if status == 200 and result.readyz_503_seen and now >= outage_end and result.readyz_200_after_s is None:
                     result.readyz_200_after_s = round(now - outage_end, 2)
                 await asyncio.sleep(0.25)
 
     readyz = asyncio.create_task(watch_readyz())
-    faults = [asyncio.create_task(fault_task())] if args.outage > 0 else []
-    await asyncio.gather(*(client_task(n) for n in range(args.clients)), *faults)
+    outages = [asyncio.create_task(fault_task())] if args.outage > 0 else []
+    await asyncio.gather(*(client_task(n) for n in range(args.clients)), *outages)
     readyz.cancel()
     await asyncio.gather(readyz, return_exceptions=True)
     result.slowest_in_outage_ms = round(slowest_in_outage * 1000, 1) if args.outage > 0 else None
@@ -271,32 +325,72 @@ async def drive(port: int, proxy: FaultProxy, args: argparse.Namespace, result: 
     return Outcome(prefix, acked, inserted)
 
 
-async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> Result:
+async def set_database_default(database_url: str, name: str, value: str) -> None:
+    """ALTER DATABASE ... SET: what every new session of the database starts with."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(f'ALTER DATABASE "{make_url(database_url).database}" SET {name} = {value}')
+    finally:
+        await conn.close()
+
+
+PROXY_FAULTS = ("cut", "stall")
+SERVER_FAULTS = {"pg-kill": "sigkill", "pg-immediate": "immediate"}  # fault -> CrashablePostgres.crash
+FAULTS = (*PROXY_FAULTS, "kill9", *SERVER_FAULTS)
+
+
+class Faults:
+    """What `--fault` does at the outage's start (`begin`) and end (`end`): the proxy cuts
+    or stalls the database; `kill9` SIGKILLs the service and starts it again; `pg-kill`
+    SIGKILLs PostgreSQL (postmaster and backends), `pg-immediate` is `pg_ctl stop -m
+    immediate`, and both start it again on the same data directory (crash recovery)."""
+
+    def __init__(self, proxy: FaultProxy, service: Service, postgres: CrashablePostgres | None) -> None:
+        self.proxy, self.service, self.postgres = proxy, service, postgres
+
+    def begin(self, fault: str) -> None:
+        if fault in PROXY_FAULTS:
+            getattr(self.proxy, fault)()
+        elif fault == "kill9":
+            self.service.kill()
+        else:
+            assert self.postgres is not None
+            self.postgres.crash(SERVER_FAULTS[fault])  # type: ignore[arg-type]
+
+    def end(self, fault: str) -> None:
+        if fault in PROXY_FAULTS:
+            self.proxy.restore()
+        elif fault == "kill9":
+            self.service.restart()
+        else:
+            assert self.postgres is not None
+            self.postgres.restart()
+
+
+async def run(
+    args: argparse.Namespace, server_url: str, workdir: Path, postgres: CrashablePostgres | None = None
+) -> Result:
     label = f"{args.fault} {args.outage:g}s" if args.outage > 0 else "no fault"
+    if args.synchronous_commit:
+        label += f" (db sync_commit={args.synchronous_commit})"
     result = Result(scenario=label, duration_s=args.duration, outage_s=args.outage)
     database_url = await create_database(server_url, "signals_soak")
     try:
         await migrate(database_url)
+        if args.synchronous_commit:
+            await set_database_default(database_url, "synchronous_commit", args.synchronous_commit)
         with FaultProxy(database_url) as proxy:
             port = free_port()
             data_dir = workdir / uuid.uuid4().hex[:8]
             data_dir.mkdir()
-            server = start_server(proxy.url, port, data_dir, args.write_timeout)
-            memory: PeakRss | None = None
+            service = Service(proxy.url, port, data_dir, args.write_timeout)
             try:
                 await wait_ready(f"http://127.0.0.1:{port}")
-                memory = PeakRss(server.pid, interval=0.1)
-                memory.start()
-                outcome = await drive(port, proxy, args, result)
+                service.watch_memory()
+                outcome = await drive(port, Faults(proxy, service, postgres), args, result)
             finally:
-                if memory is not None:
-                    memory.stop()
-                    result.peak_rss_mb = round(memory.peak / 2**20, 1)
-                server.send_signal(signal.SIGTERM)
-                try:
-                    server.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+                service.stop()
+                result.peak_rss_mb = round(service.peak / 2**20, 1)
         stored = await count_rows(database_url, outcome.prefix)
     finally:
         await drop_database(server_url, database_url)
@@ -314,7 +408,7 @@ async def run(args: argparse.Namespace, server_url: str, workdir: Path) -> Resul
 COLUMNS = [
     ("scenario", "scenario"), ("requests", "requests"), ("acknowledged", "acked"), ("stored", "stored"),
     ("lost", "lost"), ("duplicated", "dup"), ("phantom", "phantom"), ("error_rate", "err rate"),
-    ("p99_ms", "p99 ms"), ("slowest_in_outage_ms", "max in outage ms"), ("readyz_503_seen", "readyz 503"),
+    ("p99_ms", "p99 ms"), ("slowest_in_outage_ms", "max in outage ms"), ("readyz_503_seen", "readyz down"),
     ("readyz_200_after_s", "200 after s"), ("peak_rss_mb", "peak RSS MB"),
 ]  # fmt: skip
 
@@ -342,12 +436,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (new ids)")
     parser.add_argument("--outage", type=float, default=6.0, help="seconds the database is away, centred (0 = none)")
-    parser.add_argument("--fault", choices=["cut", "stall"], default="cut")
+    parser.add_argument("--fault", choices=FAULTS, default="cut")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rate", type=float, default=400.0, help="new events per second, all clients together")
     parser.add_argument("--drain", type=float, default=30.0, help="seconds to finish retrying after the load")
     parser.add_argument("--write-timeout", type=float, default=2.0, help="SIGNALS_WRITE_TIMEOUT of the server")
     parser.add_argument("--client-timeout", type=float, default=10.0)
+    parser.add_argument(
+        "--synchronous-commit",
+        choices=["off", "local", "remote_write", "on", "remote_apply"],
+        help="the test database's default synchronous_commit (ALTER DATABASE; the writer turns off back on)",
+    )
     parser.add_argument("--database-url", help="a PostgreSQL server to use instead of an embedded one")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     parser.add_argument(
@@ -357,27 +456,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def with_server(body):  # type: ignore[no-untyped-def]
-    """Run `body(server_url, workdir)` with a PostgreSQL server: --database-url or embedded."""
+    """Run `body(server_url, workdir, postgres)` with a PostgreSQL server: --database-url
+    (`postgres` None: this process cannot crash it) or an embedded one it can crash."""
 
     def runner(args: argparse.Namespace) -> object:
         with tempfile.TemporaryDirectory(prefix="signals-soak-") as tmp:
             workdir = Path(tmp)
-            embedded = None if args.database_url else EmbeddedPostgres(workdir / "pg")
-            server_url = args.database_url or embedded.start()  # type: ignore[union-attr]
+            if args.database_url:
+                return body(args.database_url, workdir, None)
+            postgres = CrashablePostgres(workdir / "pg").start()
             try:
-                return body(server_url, workdir)
+                return body(postgres.url, workdir, postgres)
             finally:
-                if embedded is not None:
-                    embedded.stop()
+                postgres.stop()
 
     return runner
 
 
-# bench/report: a steady baseline, then the database cut off, then partitioned (about 3 min)
+# bench/report: a steady baseline, the database cut off, partitioned, then the crashes: the
+# service SIGKILLed (back 2 s later), PostgreSQL SIGKILLed and stopped -m immediate (back
+# 3 s later, after crash recovery) with the database's default synchronous_commit = off,
+# which would lose acknowledged rows if the writer kept it - about 7 min
 REPORT_SCENARIOS = (
     {"outage": 0.0, "duration": 30.0},
     {"outage": 6.0, "fault": "cut"},
     {"outage": 6.0, "fault": "stall"},
+    {"outage": 2.0, "fault": "kill9"},
+    {"outage": 3.0, "fault": "pg-kill", "synchronous_commit": "off"},
+    {"outage": 3.0, "fault": "pg-immediate", "synchronous_commit": "off"},
 )
 
 
@@ -387,16 +493,22 @@ def main(argv: list[str] | None = None) -> int:
         [argparse.Namespace(**{**vars(args), **scenario}) for scenario in REPORT_SCENARIOS] if args.report else [args]
     )
 
-    def run_all(url: str, workdir: Path) -> list[Result]:
+    def run_all(url: str, workdir: Path, postgres: CrashablePostgres | None) -> list[Result]:
         results = []
         for variant in variants:
+            if variant.outage > 0 and variant.fault in SERVER_FAULTS and postgres is None:
+                print(f"skipped: {variant.fault} stops and restarts PostgreSQL itself, so it runs only on the "
+                      "embedded server (without --database-url)", flush=True)  # fmt: skip
+                continue
             print(f"running: {variant.duration:g}s at {variant.rate:g} events/s, {variant.clients} clients, "
                   f"outage {variant.outage:g}s ({variant.fault if variant.outage else 'none'})",
                   flush=True)  # fmt: skip
-            results.append(asyncio.run(run(variant, url, workdir)))
+            results.append(asyncio.run(run(variant, url, workdir, postgres)))
         return results
 
     results: list[Result] = with_server(run_all)(args)
+    if not results:
+        return 2  # the one scenario asked for was skipped
     print()
     print(table(results))
     if args.json:

@@ -13,6 +13,7 @@
 - faultproxy: a loopback TCP proxy that cuts a database (or Redis) off on demand
 - nginx: a real nginx load balancer in front of `signals serve` replicas
 - trackload: retrying trackEvent clients (same clientEventId until acknowledged) that record every refusal
+- postgres: a dedicated embedded PostgreSQL to crash (SIGKILL, stop -m immediate) and restart
 - browser: the browser scripts under tests/e2e/browser, run with node and Chromium
 - agents: real User-Agent strings
 - strategies: hypothesis strategies for hostile input

@@ -24,6 +24,9 @@ def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     [
         ({"DATABASE_URL": "not a url at all"}, "DATABASE_URL", "not a valid URL"),
         ({"DATABASE_URL": "mysql://u@h/db"}, "DATABASE_URL", "not PostgreSQL"),
+        ({"DATABASE_READ_URL": "mysql://u@h/db"}, "DATABASE_READ_URL", "not PostgreSQL"),
+        ({"DATABASE_READ_URL": "postgresql://u@h/db"}, "DATABASE_READ_URL", "needs DATABASE_URL"),
+        ({"SIGNALS_READ_REPLICA_MAX_LAG_SECONDS": "0"}, "SIGNALS_READ_REPLICA_MAX_LAG_SECONDS", "greater than"),
         ({"SIGNALS_ENV": "production"}, "SIGNALS_SALT_SECRET", "production needs a secret"),
         ({"SIGNALS_ENV": "production", "SIGNALS_SALT_SECRET": "short"}, "SIGNALS_SALT_SECRET", "too weak"),
         ({"SIGNALS_ENV": "staging"}, "SIGNALS_ENV", "development"),

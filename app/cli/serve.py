@@ -31,8 +31,9 @@ from app.privacy.secret import SaltSecret
 from app.reports.alerts import check_alerts
 from app.reports.deliver import Deliveries
 from app.reports.schedule import DIGEST_CHECK_MINUTES, send_due_digests
-from app.storage.database import Database, asyncpg_dsn
+from app.storage.database import Database, asyncpg_dsn, create_engine
 from app.storage.migrations import migrate
+from app.storage.replica import ReadRouter
 from jobs.schedule import run_every, start_schedules, stop_schedules
 
 log = get_logger("signals.server")
@@ -59,9 +60,24 @@ def start_report_schedules(settings: Settings, engine: AsyncEngine) -> list[asyn
     return tasks
 
 
+def read_router(settings: Settings, primary: AsyncEngine) -> ReadRouter:
+    """Admin reads' router: on DATABASE_READ_URL's replica when set, else all on the primary."""
+    replica = None
+    if settings.database_read_url is not None:
+        replica = create_engine(settings.database_read_url, settings, application_name="signals-reads")
+    return ReadRouter(
+        primary,
+        replica,
+        max_lag_seconds=settings.read_replica_max_lag_seconds,
+        check_seconds=settings.read_replica_check_seconds,
+        check_timeout=settings.db_connect_timeout,
+    )
+
+
 def create_app(settings: Settings, *, run_migrations: bool = True) -> SignalsApp:
     """Build the app. The lifespan starts the database (embedded unless `DATABASE_URL`),
-    applies migrations, starts ingest, secret rotation and the opt-in job schedules."""
+    applies migrations, checks the read replica (`DATABASE_READ_URL`), starts ingest, secret
+    rotation and the opt-in job schedules."""
     runtime = Runtime()
 
     @contextlib.asynccontextmanager
@@ -78,6 +94,9 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> SignalsApp
                     log.info("migrations applied", applied=result.applied)
             engine = database.connect()
             stack.push_async_callback(database.dispose)
+            reads = read_router(settings, engine)
+            await reads.start()
+            stack.push_async_callback(reads.stop)
 
             salt_secret = SaltSecret(settings)
             ingest = Ingest(
@@ -94,6 +113,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> SignalsApp
                 Services(
                     settings=settings,
                     engine=engine,
+                    reads=reads,
                     authenticator=authenticator,
                     salt_secret=salt_secret,
                     ingest=ingest,

@@ -22,6 +22,7 @@ from app.ingest.pipeline import DropTally, Ingest
 from app.ingest.ratelimit import RateLimiter
 from app.ingest.request import RequestFacts
 from app.privacy.secret import SaltSecret
+from app.storage.replica import ReadRouter
 
 
 class AnonymousLimit:
@@ -43,10 +44,12 @@ class AnonymousLimit:
 
 @dataclass(frozen=True)
 class Services:
-    """Long-lived parts, built once by the app's lifespan (app/cli/serve.py)."""
+    """Long-lived parts, built once by the app's lifespan (app/cli/serve.py). `engine` is the
+    primary's (writes); admin reads go through `reads` (the replica when one is configured)."""
 
     settings: Settings
     engine: AsyncEngine
+    reads: ReadRouter
     authenticator: Authenticator
     salt_secret: SaltSecret
     ingest: Ingest

@@ -16,6 +16,7 @@ from strawberry.types import Info
 from app.graphql.context import Context
 from app.read.queries import fetch_event
 from app.storage.events import COLUMNS, EventRow
+from app.storage.replica import ReadRoute
 
 
 @dataclass
@@ -43,6 +44,9 @@ assert tuple(f.name for f in fields(Event)) == ("id", *COLUMNS)
 
 
 async def load_event(context: Context, event_id: str) -> Event | None:
-    async with context.services.engine.connect() as conn:
-        row = await fetch_event(conn, event_id)
+    async def load(route: ReadRoute) -> Any:
+        async with route.engine.connect() as conn:
+            return await fetch_event(conn, event_id)
+
+    row = await context.services.reads.run(load)
     return Event.from_row(row) if row else None

@@ -140,11 +140,15 @@ class InsightsQuery:
     )
     async def adoption(self, info: Info[Context, None], population: EventFilter, target: EventFilter) -> Adoption:
         info.context.require_admin()
-        settings, engine = info.context.services.settings, info.context.services.engine
+        services = info.context.services
         allowed = property_policy(info)
         try:
             request = adoption.AdoptionRequest(population.spec(allowed), target.spec(allowed))
-            days = await adoption.fetch_adoption(engine, request, retention_days=settings.retention_days)
+            days = await services.reads.run(
+                lambda route: adoption.fetch_adoption(
+                    route.engine, request, retention_days=services.settings.retention_days, store=route.primary
+                )
+            )
         except QueryInputError as exc:
             raise bad_input(str(exc)) from None
         out = [
@@ -194,7 +198,9 @@ class InsightsQuery:
                 top=breakdown_top,
             )
             services = info.context.services
-            result = await funnels.fetch_funnel(services.engine, request, services.settings.stats_parallelism)
+            result = await services.reads.run(
+                lambda route: funnels.fetch_funnel(route.engine, request, services.settings.stats_parallelism)
+            )
         except QueryInputError as exc:
             raise bad_input(str(exc)) from None
         return Funnel(

@@ -77,7 +77,9 @@ class JourneysQuery:
         services = info.context.services
         try:
             request = journeys.NextEventsRequest(filter_spec(filter, info), event_type, top)
-            result = await journeys.fetch_next_events(services.engine, request, services.settings.stats_parallelism)
+            result = await services.reads.run(
+                lambda route: journeys.fetch_next_events(route.engine, request, services.settings.stats_parallelism)
+            )
         except QueryInputError as exc:
             raise bad_input(str(exc)) from None
         return NextEvents(

@@ -196,15 +196,18 @@ class PropertyQuery:
         path = _path(info, property, "breakdown")
         settings = info.context.services.settings
         try:
-            result = await property_stats.fetch_breakdown(
-                info.context.services.engine,
-                spec,
-                path,
-                top=top,
-                unit=unit,
-                max_rows=MAX_BUCKETS,
-                parallelism=settings.stats_parallelism,
-                retention_days=settings.retention_days,
+            result = await info.context.services.reads.run(
+                lambda route: property_stats.fetch_breakdown(
+                    route.engine,
+                    spec,
+                    path,
+                    top=top,
+                    unit=unit,
+                    max_rows=MAX_BUCKETS,
+                    parallelism=settings.stats_parallelism,
+                    retention_days=settings.retention_days,
+                    store=route.primary,
+                )
             )
         except QueryInputError as exc:
             raise bad_input(str(exc)) from None
@@ -242,15 +245,18 @@ class PropertyQuery:
         path = _path(info, property, "aggregate")
         settings = info.context.services.settings
         try:
-            rows = await property_stats.fetch_aggregates(
-                info.context.services.engine,
-                spec,
-                path,
-                unit=unit,
-                group_by=dims,
-                max_rows=MAX_BUCKETS,
-                parallelism=settings.stats_parallelism,
-                retention_days=settings.retention_days,
+            rows = await info.context.services.reads.run(
+                lambda route: property_stats.fetch_aggregates(
+                    route.engine,
+                    spec,
+                    path,
+                    unit=unit,
+                    group_by=dims,
+                    max_rows=MAX_BUCKETS,
+                    parallelism=settings.stats_parallelism,
+                    retention_days=settings.retention_days,
+                    store=route.primary,
+                )
             )
         except QueryInputError as exc:
             raise bad_input(str(exc)) from None
@@ -291,8 +297,9 @@ class PropertyQuery:
         if not 1 <= limit <= MAX_CATALOGUE_KEYS:
             raise bad_input(f"limit must be between 1 and {MAX_CATALOGUE_KEYS}")
         spec = filter_spec(filter, info)
-        catalogue = await property_stats.fetch_catalogue(
-            info.context.services.engine, spec, property_policy(info), limit
+        policy = property_policy(info)
+        catalogue = await info.context.services.reads.run(
+            lambda route: property_stats.fetch_catalogue(route.engine, spec, policy, limit)
         )
         return PropertyCatalogue(
             sampled_events=catalogue.sampled,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Awaitable
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from app.read import queries, rollup
 from app.read.compare import Comparison, Delta, delta, previous_window
 from app.read.properties import MAX_PROPERTY_FILTERS, PropertyCondition, PropertyOp, PropertyPolicy, policy
 from app.read.queries import BucketUnit, Dimension
+from app.storage.replica import ReadRoute
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -185,11 +187,20 @@ def groups(group_by: list[Any], values: tuple[str | None, ...]) -> list[StatsGro
 
 
 async def _buckets(info: Info[Context, None], request: queries.StatsRequest) -> list[StatsBucket]:
-    settings, engine = info.context.services.settings, info.context.services.engine
-    try:
-        rows = await rollup.stats_buckets(
-            engine, request, MAX_BUCKETS, settings.stats_parallelism, retention_days=settings.retention_days
+    settings = info.context.services.settings
+
+    def buckets(route: ReadRoute) -> Awaitable[list[queries.StatsRow]]:
+        return rollup.stats_buckets(
+            route.engine,
+            request,
+            MAX_BUCKETS,
+            settings.stats_parallelism,
+            retention_days=settings.retention_days,
+            store=route.primary,
         )
+
+    try:
+        rows = await info.context.services.reads.run(buckets)
     except queries.QueryInputError as exc:
         raise bad_input(str(exc)) from None
     return [
@@ -214,8 +225,11 @@ def _check_top(top: int | None) -> int:
 
 
 async def _totals(info: Info[Context, None], request: queries.StatsRequest, top: int) -> list[queries.StatsRow]:
-    async with info.context.services.engine.connect() as conn:
-        return await queries.fetch_stats_totals(conn, request, top)
+    async def totals(route: ReadRoute) -> list[queries.StatsRow]:
+        async with route.engine.connect() as conn:
+            return await queries.fetch_stats_totals(conn, request, top)
+
+    return await info.context.services.reads.run(totals)
 
 
 def _total(row: queries.StatsRow, group_by: list[Dimension]) -> StatsTotal:
@@ -398,8 +412,12 @@ class ReadQuery:
             cursor = queries.Cursor.decode(after) if after else None
         except queries.QueryInputError as exc:
             raise bad_input(str(exc)) from None
-        async with info.context.services.engine.connect() as conn:
-            rows, more = await queries.fetch_events_page(conn, spec, min(first, MAX_PAGE), cursor)
+
+        async def page(route: ReadRoute) -> tuple[list[Any], bool]:
+            async with route.engine.connect() as conn:
+                return await queries.fetch_events_page(conn, spec, min(first, MAX_PAGE), cursor)
+
+        rows, more = await info.context.services.reads.run(page)
         edges = [
             EventEdge(cursor=queries.Cursor(row.created_at, row.id).encode(), node=Event.from_row(row)) for row in rows
         ]

@@ -66,10 +66,16 @@ def metrics_route(settings: Settings) -> Route | None:
 
 
 def readiness(runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
+    """503 when the primary does not answer; the read replica's state (from its last check)
+    is reported but never makes the service unready: reads then go to the primary."""
+
     async def readyz(_: Request) -> Response:
         if not runtime.running or not await is_ready(runtime.services.engine):
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        body: dict[str, object] = {"status": "ready"}
+        if (replica := runtime.services.reads.status) is not None:
+            body["replica"] = replica.as_json()
+        return JSONResponse(body)
 
     return readyz
 

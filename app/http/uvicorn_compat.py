@@ -10,6 +10,7 @@ headers of any size. `GuardedHttpToolsProtocol` subclasses uvicorn's `HttpToolsP
 - the asyncio protocol methods `connection_made`, `connection_lost`, `data_received`;
 - the httptools parser callbacks `on_message_begin`, `on_headers_complete`, `on_message_complete`;
 - `on_response_complete`, called when a response has been sent;
+- that every write of a response goes through the protocol's `transport` (which it wraps);
 - the attributes `transport`, `loop`, `cycle` (with `response_complete`), `connections`,
   `tasks`, `app` and `limit_concurrency`, and that `on_headers_complete` answers a request
   past `limit_concurrency` itself, with `self.app` unused.
@@ -29,10 +30,12 @@ Several workers (`signals serve --workers N`) run under uvicorn's own supervisor
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -54,6 +57,41 @@ def _raw_response(status: int, payload: bytes) -> bytes:
         % (status, _REASONS[status], len(payload))
         + payload
     )
+
+
+class CoalescingTransport:
+    """The connection's transport, with the writes made in one event-loop turn sent as one.
+
+    uvicorn writes a response's head and its body with two `transport.write` calls, each a
+    `send()` system call (and, with Nagle off, a TCP segment): a tenth of the hot path's
+    CPU. Buffered until the end of the current loop turn, they leave together; `close()`
+    sends what is buffered first. Everything else is the wrapped transport's own."""
+
+    __slots__ = ("_buffer", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._buffer: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._buffer:
+            self._loop.call_soon(self._flush)
+        self._buffer.append(data)
+
+    def _flush(self) -> None:
+        if self._buffer:
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -90,7 +128,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # --- connection ---------------------------------------------------------------------
     # as uvicorn's own override: asyncio's BaseProtocol takes a BaseTransport, uvicorn's protocols a Transport
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, CoalescingTransport(transport, self.loop)))
         self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -208,19 +246,37 @@ class WorkerConfig(uvicorn.Config):
     it carries `settings` and a picklable `app_factory` (a module-level function or a
     `functools.partial` of one) instead of the app and the protocol class; `load()`, run in
     the worker, builds the guarded protocol (same limits and timeouts as one process) and
-    the app there."""
+    the app there.
+
+    A worker also stops (SIGTERM: a graceful shutdown, its queue flushed) when the parent
+    dies, even SIGKILLed: uvicorn's workers would otherwise go on serving the shared
+    socket unsupervised, and a restarted service could not bind its port."""
 
     def __init__(self, settings: Settings, app_factory: Callable[[], Any], **kwargs: Any) -> None:
         super().__init__("signals:worker", factory=True, **kwargs)  # the name is only shown, never imported
         self.signals_settings = settings
         self.app_factory = app_factory
+        self.parent_pid = os.getpid()
 
     def load_app(self) -> Any:
         return self.app_factory
 
     def load(self) -> None:
+        terminate_with_parent(self.parent_pid)  # uvicorn's signal handlers are in place by now
         self.http = guarded_http_protocol(self.signals_settings)
         super().load()
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def terminate_with_parent(parent_pid: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent exits (Linux; elsewhere
+    only the check below), and send it now if the parent is already gone."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class WorkerSupervisor(Multiprocess):

@@ -9,10 +9,12 @@ most `batch_max` rows) and write it with one autocommitted statement:
 
 which, in the same round trip, also reads the ids of the rows that already existed. A
 future is resolved only after that statement has committed, so an ACCEPTED answer means
-the row is durable. While one batch is in flight the next one gathers, so the batch size
-follows the load. If the database fails, every future of that batch gets the error; a
-data error in one row (which validation should prevent) is isolated by writing that
-batch's rows one at a time, so one bad row cannot sink its neighbours.
+the row is durable (the writer's sessions never commit with `synchronous_commit = off`,
+whatever the database's default: see `_keep_commits_durable`). While one batch is in
+flight the next one gathers, so the batch size follows the load. If the database fails,
+every future of that batch gets the error; a data error in one row (which validation
+should prevent) is isolated by writing that batch's rows one at a time, so one bad row
+cannot sink its neighbours.
 
 The drain tasks hold their own asyncpg connections (same server settings as the pool):
 a pool checkout, a pre-ping and BEGIN/COMMIT would be four more round trips per batch,
@@ -38,6 +40,7 @@ from app.config import Settings
 from app.logs import OutageLog, get_logger
 from app.metrics import WRITE_BATCH_FAILURES, WRITE_BATCH_SIZE
 from app.storage.answers import closed_before, forget_days
+from app.storage.database import UNAVAILABLE, unavailable_cause
 from app.storage.events import COLUMNS, EventRow
 
 log = get_logger("signals.writer")
@@ -50,9 +53,16 @@ _NAMES = ", ".join(COLUMNS)
 _ARRAYS = ", ".join(f"${n}::{'timestamptz' if name == 'created_at' else 'text'}[]" for n, name in enumerate(COLUMNS, 1))
 _VALUES = ", ".join("description::jsonb" if name == "description" else name for name in COLUMNS)
 
-# `existing` reads the statement's snapshot: rows inserted by `inserted` are not in it, rows
-# that were there before are. A row committed by another writer after the snapshot is in
-# neither; `LOOKUP_SQL` finds it in one more round trip.
+# The second half reads the statement's snapshot: rows inserted by `inserted` are not in it,
+# rows that were there before are. A row committed by another writer after the snapshot is
+# in neither; `LOOKUP_SQL` finds it in one more round trip.
+#
+# Its plan must not depend on what the planner believes about `events`: a plan made while
+# the table was empty (and kept by the prepared statement's plan cache, or by statistics
+# that autovacuum never refreshed) reads the whole table once per batch. So each incoming
+# key is looked up on its own (LATERAL ... LIMIT 1, which the planner cannot turn into a
+# join over all of `events`), and the writer's connections run with `enable_seqscan = off`:
+# the only plan left for `dedup_key = <one key>` is the unique index.
 INSERT_SQL = f"""
 WITH incoming AS (SELECT * FROM unnest({_ARRAYS}) AS t({_NAMES})),
 inserted AS (
@@ -62,8 +72,8 @@ inserted AS (
 )
 SELECT id, dedup_key, true AS inserted FROM inserted
 UNION ALL
-SELECT e.id, e.dedup_key, false AS inserted FROM events e
-WHERE e.dedup_key IN (SELECT dedup_key FROM incoming)
+SELECT e.id, e.dedup_key, false AS inserted FROM incoming i
+CROSS JOIN LATERAL (SELECT id, dedup_key FROM events WHERE dedup_key = i.dedup_key LIMIT 1) e
 """
 LOOKUP_SQL = "SELECT id, dedup_key FROM events WHERE dedup_key = ANY($1::text[])"
 
@@ -92,6 +102,7 @@ class GroupCommitWriter:
         self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=settings.write_queue_max)
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+        self._fsync_warned = False
         self._outage = OutageLog(
             log, "database writes failing; callers get UNAVAILABLE (retryable)", "database writes recovered"
         )
@@ -148,26 +159,57 @@ class GroupCommitWriter:
         error = future.exception()
         if error is None:
             return future.result()
-        return error if isinstance(error, WriteUnavailable) else WriteUnavailable("the database is unavailable")
+        if isinstance(error, WriteUnavailable):
+            return error
+        return WriteUnavailable(unavailable_cause(error) or UNAVAILABLE)
 
     # --- the drain tasks ---------------------------------------------------------------
     async def _connect(self) -> asyncpg.Connection:
-        server_settings = {"application_name": "signals-writer"}
+        # enable_seqscan: see INSERT_SQL; every statement of the writer finds rows by an index
+        server_settings = {"application_name": "signals-writer", "enable_seqscan": "off"}
         if self.settings.db_statement_timeout_ms:
             server_settings["statement_timeout"] = str(self.settings.db_statement_timeout_ms)
         # A batch nobody waits for any more is not worth waiting on: past `write_timeout`
         # its callers were told UNAVAILABLE and will retry, so a hung connection is dropped
         # soon after and the next batch gets a fresh one.
-        return await asyncpg.connect(
+        conn = await asyncpg.connect(
             self.dsn,
             timeout=min(self.settings.db_connect_timeout, self.timeout),
             command_timeout=self.timeout + 1,
             server_settings=server_settings,
         )
+        try:
+            await self._keep_commits_durable(conn)
+        except BaseException:
+            conn.terminate()
+            raise
+        return conn
+
+    async def _keep_commits_durable(self, conn: asyncpg.Connection) -> None:
+        """ACCEPTED means committed to the WAL on disk. `synchronous_commit = off` (a server,
+        database or role default) would answer before the WAL is flushed, and a crash of the
+        database would lose rows already acknowledged: this session turns it back on. The
+        other levels (`local`, `remote_write`, `on`, `remote_apply`) all flush locally and
+        stay as the operator chose. `fsync = off` cannot be undone from a session: said once."""
+        settings = await conn.fetchrow("SELECT current_setting('synchronous_commit'), current_setting('fsync')")
+        assert settings is not None  # one row, always
+        synchronous_commit, fsync = settings
+        if synchronous_commit == "off":
+            await conn.execute("SET synchronous_commit = on")
+        if fsync != "on" and not self._fsync_warned:
+            self._fsync_warned = True
+            log.warning(
+                "the database runs with fsync = off: a crash of its machine can lose acknowledged events",
+                fsync=fsync,
+            )
 
     async def _drain(self) -> None:
         conn: asyncpg.Connection | None = None
         try:
+            # connected before the first batch, so a durability warning shows at start (if
+            # the database is away, the first batch connects)
+            with contextlib.suppress(Exception):
+                conn = await self._connect()
             while True:
                 batch = [await self._queue.get()]
                 await asyncio.sleep(0)  # one loop turn: requests that are ready join this batch
@@ -182,8 +224,13 @@ class GroupCommitWriter:
                     WRITE_BATCH_FAILURES.labels(type(exc).__name__).inc()
                     self._outage.failed(exc, rows=len(batch))
                     _fail([future for _, future in batch], exc)
-                    if conn is not None and not isinstance(exc, asyncpg.PostgresError):
-                        conn.terminate()  # broken or timed out: reconnect for the next batch
+                    # broken or timed out, or a session that cannot write (a read-only
+                    # default is read at connect): reconnect for the next batch
+                    if conn is not None and (
+                        not isinstance(exc, asyncpg.PostgresError)
+                        or isinstance(exc, asyncpg.ReadOnlySQLTransactionError)
+                    ):
+                        conn.terminate()
                         conn = None
                 finally:
                     for _ in batch:

@@ -105,9 +105,15 @@ def cache_key(request: AdoptionRequest) -> dict[str, Any]:
 
 
 async def fetch_adoption(
-    engine: AsyncEngine, request: AdoptionRequest, *, retention_days: int, now: dt.datetime | None = None
+    engine: AsyncEngine,
+    request: AdoptionRequest,
+    *,
+    retention_days: int,
+    now: dt.datetime | None = None,
+    store: AsyncEngine | None = None,
 ) -> list[AdoptionDay]:
-    """One AdoptionDay per UTC day the window touches (zeros for days without events)."""
+    """One AdoptionDay per UTC day the window touches (zeros for days without events).
+    Closed days' answers are stored on `store` (the primary; default `engine`)."""
     slices = utc_days(request.population, "population")
     whole = [s for s in slices if s.whole]
     cut = [s for s in slices if not s.whole]
@@ -128,6 +134,7 @@ async def fetch_adoption(
                 compute=compute,
                 retention_days=retention_days,
                 now=now,
+                store=store,
             )
         )
     return [AdoptionDay(s.day, **answers.get(s.day, {})) for s in slices]

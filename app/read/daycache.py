@@ -74,8 +74,11 @@ async def per_day(
     compute: Compute,
     retention_days: int,
     now: dt.datetime | None = None,
+    store: AsyncEngine | None = None,
 ) -> dict[dt.date, Any]:
-    """{day: answer} for the days in [first, end) that have one (days without events are left out)."""
+    """{day: answer} for the days in [first, end) that have one (days without events are left out).
+    Stored answers are looked up on `engine` and new ones written on `store` (default
+    `engine`): with a read replica, `engine` is the replica's and `store` the primary's."""
     if first >= end:
         return {}
     now = now or dt.datetime.now(dt.UTC)
@@ -98,7 +101,7 @@ async def per_day(
         computed.update(part)
     keep = [day for day in missing if lo <= day < hi]
     if keep:
-        async with engine.begin() as conn:
+        async with (store or engine).begin() as conn:
             await conn.execute(
                 text(
                     "INSERT INTO day_answers (kind, key, day, answer) "

@@ -127,9 +127,11 @@ async def over_days(
     parallelism: int,
     retention_days: int,
     cache: bool = True,
+    store: AsyncEngine | None = None,
 ) -> dict[dt.date, Any]:
-    """{UTC day: answer} over [lo, hi): whole days through `per_day` (stored when closed), the
-    parts of days the window cuts computed live. Each day's answer covers only [lo, hi)."""
+    """{UTC day: answer} over [lo, hi): whole days through `per_day` (stored when closed, on
+    `store`: the primary; default `engine`), the parts of days the window cuts computed live.
+    Each day's answer covers only [lo, hi)."""
     compute = _split(compute, parallelism)
     first = lo.date() if lo == _midnight(lo.date()) else lo.date() + DAY
     end = hi.date()
@@ -143,7 +145,16 @@ async def over_days(
         return await compute(_midnight(a), _midnight(b))
 
     answers.update(
-        await per_day(engine, kind=kind, key=key, first=first, end=end, compute=whole, retention_days=retention_days)
+        await per_day(
+            engine,
+            kind=kind,
+            key=key,
+            first=first,
+            end=end,
+            compute=whole,
+            retention_days=retention_days,
+            store=store,
+        )
     )
     if _midnight(end) < hi:
         answers.update(await compute(_midnight(end), hi))
@@ -239,6 +250,7 @@ async def fetch_breakdown(
     max_rows: int,
     parallelism: int,
     retention_days: int,
+    store: AsyncEngine | None = None,
 ) -> Breakdown:
     span = await window(engine, spec)
     if span is None:
@@ -261,6 +273,7 @@ async def fetch_breakdown(
         compute=_counts(engine, spec, path, hourly),
         parallelism=parallelism,
         retention_days=retention_days,
+        store=store,
     )
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for answer in days.values():
@@ -280,6 +293,7 @@ async def fetch_breakdown(
             compute=_counts(engine, spec, path, hourly, top=shown),
             parallelism=parallelism,
             retention_days=retention_days,
+            store=store,
         )
     order = {label: index for index, label in enumerate([*shown, OTHER, NONE])}
 
@@ -377,6 +391,7 @@ async def fetch_aggregates(
     max_rows: int,
     parallelism: int,
     retention_days: int,
+    store: AsyncEngine | None = None,
 ) -> list[AggregateRow]:
     span = await window(engine, spec)
     if span is None:
@@ -410,6 +425,7 @@ async def fetch_aggregates(
         parallelism=1 if weekly else parallelism,
         retention_days=retention_days,
         cache=not weekly,
+        store=store,
     )
     rows = [
         AggregateRow(dt.datetime.fromisoformat(bucket), tuple(group), n, *figures)

@@ -29,12 +29,25 @@ DAY = dt.timedelta(days=1)
 
 
 async def stats_buckets(
-    engine: AsyncEngine, request: StatsRequest, max_rows: int, parallelism: int, *, retention_days: int
+    engine: AsyncEngine,
+    request: StatsRequest,
+    max_rows: int,
+    parallelism: int,
+    *,
+    retention_days: int,
+    store: AsyncEngine | None = None,
 ) -> list[StatsRow]:
-    """What `eventStats.buckets` runs: the rollup when it can answer, the events otherwise."""
+    """What `eventStats.buckets` runs: the rollup when it can answer, the events otherwise.
+    Reads on `engine`; counted days are stored on `store` (the primary; default `engine`)."""
     if eligible(request):
         return await fetch_buckets(
-            engine, request, max_rows, parallelism, now=dt.datetime.now(dt.UTC), retention_days=retention_days
+            engine,
+            request,
+            max_rows,
+            parallelism,
+            now=dt.datetime.now(dt.UTC),
+            retention_days=retention_days,
+            store=store,
         )
     return await fetch_stats_buckets_split(engine, request, max_rows, parallelism)
 
@@ -76,6 +89,7 @@ async def fetch_buckets(
     *,
     now: dt.datetime,
     retention_days: int,
+    store: AsyncEngine | None = None,
 ) -> list[StatsRow]:
     """The same rows `fetch_stats_buckets_split` returns for an eligible request."""
     daily = replace(request, unit=BucketUnit.DAY, group_by=())
@@ -100,15 +114,17 @@ async def fetch_buckets(
             )
         )
         stored = await _stored_days(
-            engine, replace(daily, spec=replace(spec, start=first, end=end)), max_rows, parallelism
+            engine, store or engine, replace(daily, spec=replace(spec, start=first, end=end)), max_rows, parallelism
         )
         rows = before + stored + after
     return _shape(request, rows)
 
 
-async def _stored_days(engine: AsyncEngine, daily: StatsRequest, max_rows: int, parallelism: int) -> list[StatsRow]:
-    """Users per day from `daily_app_users`; days without a row are counted from the events
-    and stored (a day without events as 0, so it is not counted again)."""
+async def _stored_days(
+    engine: AsyncEngine, store: AsyncEngine, daily: StatsRequest, max_rows: int, parallelism: int
+) -> list[StatsRow]:
+    """Users per day from `daily_app_users` on `engine`; days without a row are counted from
+    the events and stored on `store` (a day without events as 0, so it is not counted again)."""
     spec = daily.spec
     assert spec.start is not None and spec.end is not None
     async with engine.connect() as conn:
@@ -129,7 +145,7 @@ async def _stored_days(engine: AsyncEngine, daily: StatsRequest, max_rows: int, 
     )
     fresh = {row.bucket: row for rows in counted for row in rows if row.bucket is not None}
     if missing:
-        async with engine.begin() as conn:
+        async with store.begin() as conn:
             await conn.execute(
                 text(
                     "INSERT INTO daily_app_users (app_name, day, events, users) "

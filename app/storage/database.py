@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
@@ -33,9 +34,10 @@ def sqlalchemy_url(url: str) -> URL:
     return make_url(url).set(drivername="postgresql+asyncpg")
 
 
-def create_engine(url: str, settings: Settings) -> AsyncEngine:
-    """A pooled async engine with bounded waits: nothing hangs past the configured timeouts."""
-    server_settings = {"application_name": "signals"}
+def create_engine(url: str, settings: Settings, *, application_name: str = "signals") -> AsyncEngine:
+    """A pooled async engine with bounded waits: nothing hangs past the configured timeouts.
+    `application_name` tells its sessions apart in `pg_stat_activity`."""
+    server_settings = {"application_name": application_name}
     if settings.db_statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     return create_async_engine(
@@ -71,7 +73,11 @@ async def is_ready(engine: AsyncEngine, timeout: float = 2.0) -> bool:
         return False
 
 
-UNAVAILABLE_MESSAGE = "the database is unavailable; retry later"
+UNAVAILABLE = "the database is unavailable"
+DISK_FULL = "the database is out of disk space"
+READ_ONLY = "the database is read-only"
+RETRY_LATER = "; retry later"
+UNAVAILABLE_MESSAGE = UNAVAILABLE + RETRY_LATER
 STATEMENT_TIMEOUT_MESSAGE = (
     "the database did not finish this query within SIGNALS_DB_STATEMENT_TIMEOUT_MS; narrow the request or retry later"
 )
@@ -83,22 +89,46 @@ _CONNECTIVITY = (
     asyncpg.OperatorInterventionError,  # shutting down, cannot connect now
     sa_exc.TimeoutError,  # no pooled connection within SIGNALS_DB_POOL_TIMEOUT
 )
+# the database answers but cannot write now; an operator's fix (space, a writable primary)
+# makes the same request succeed, so these are retryable too
+_CONDITIONS: tuple[tuple[type[BaseException], str], ...] = (
+    (asyncpg.DiskFullError, DISK_FULL),  # 53100: could not extend a file, no space left
+    (asyncpg.InsufficientResourcesError, UNAVAILABLE),  # 53xxx: out of memory, too many connections
+    (asyncpg.ReadOnlySQLTransactionError, READ_ONLY),  # 25006: read-only database or a standby
+)
+
+
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
+    """`error` and what it wraps (SQLAlchemy's `orig`, then cause or context)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+
+
+def unavailable_cause(error: BaseException | None) -> str | None:
+    """What keeps the database from answering (`UNAVAILABLE`, `DISK_FULL`, `READ_ONLY`)
+    when `error` (or what it wraps) is a condition that retrying later can get past; else None."""
+    for one in _chain(error):
+        for kind, cause in _CONDITIONS:
+            if isinstance(one, kind):
+                return cause
+        if isinstance(one, _CONNECTIVITY):
+            return UNAVAILABLE
+        if isinstance(one, sa_exc.DBAPIError) and one.connection_invalidated:
+            return UNAVAILABLE
+    return None
 
 
 def unavailable_reason(error: BaseException | None) -> str | None:
     """A message for the caller when `error` (or what it wraps) means the database could
-    not answer - down, unreachable, too slow - so retrying later can succeed; else None."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, asyncpg.QueryCanceledError):
-            return STATEMENT_TIMEOUT_MESSAGE
-        if isinstance(error, _CONNECTIVITY):
-            return UNAVAILABLE_MESSAGE
-        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
-            return UNAVAILABLE_MESSAGE
-        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
-    return None
+    not answer - down, unreachable, too slow, out of space, read-only - so retrying later
+    can succeed; else None."""
+    if any(isinstance(one, asyncpg.QueryCanceledError) for one in _chain(error)):
+        return STATEMENT_TIMEOUT_MESSAGE
+    cause = unavailable_cause(error)
+    return None if cause is None else cause + RETRY_LATER
 
 
 class Database:

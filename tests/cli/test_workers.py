@@ -180,3 +180,34 @@ def test_two_workers_share_one_socket_and_one_embedded_postgres(tmp_path: Path) 
 def count(lines: list[str], event: str) -> int:
     """Log lines (JSON) whose event is `event`."""
     return sum(json.loads(line).get("event") == event for line in lines if line.startswith("{"))
+
+
+def test_workers_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
+    """SIGKILL to the parent (the OOM killer, say): no worker goes on serving unsupervised,
+    and the port is free for the service started again."""
+    port = free_port()
+    served = Served({"SIGNALS_DATA_DIR": str(tmp_path / "data")}, port, "--workers", "2")
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", served.proc)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and count(served.lines, "signals ready") < 2:
+            time.sleep(0.1)
+        workers = workers_of(psutil.Process(served.proc.pid))
+        assert len(workers) == 2
+        served.proc.kill()
+        served.proc.wait(timeout=10)
+        _, alive = psutil.wait_procs(workers, timeout=20)
+        assert not alive, [w.pid for w in alive]
+        assert count(served.lines, "signals stopped") == 2  # each shut down gracefully on SIGTERM
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))  # nobody listens there any more
+    finally:
+        if served.proc.poll() is None:
+            served.proc.kill()
+            served.proc.wait()
+        # the killed parent could not stop its embedded PostgreSQL: a fast shutdown (SIGINT)
+        postmasters = postmasters_of(tmp_path / "data" / "postgres")
+        for postmaster in postmasters:
+            postmaster.send_signal(signal.SIGINT)
+        psutil.wait_procs(postmasters, timeout=20)
+    assert not postmasters_of(tmp_path / "data" / "postgres")

@@ -136,3 +136,27 @@ async def test_a_body_does_not_count_towards_the_header_limit() -> None:
         request = b"POST / HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
         answer = await exchange(port, request + body)  # one write: the body follows the headers at once
     assert answer.startswith(b"HTTP/1.1 200")
+
+
+def first_reads(port: int, requests: int) -> list[bytes]:
+    """What the first recv() of each response returns, kept-alive, from a blocking client
+    in its own thread (so it wakes on the first segment that arrives)."""
+    firsts = []
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(requests):
+            sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            first = sock.recv(65536)
+            firsts.append(first)
+            rest = first
+            while not rest.endswith(b"ok"):
+                rest += sock.recv(65536)
+    return firsts
+
+
+async def test_a_response_leaves_as_one_write() -> None:
+    """The head and the body of a response are one send(): the first read holds both."""
+    async with serving() as (port, _):
+        firsts = await asyncio.to_thread(first_reads, port, 200)
+    split = [first for first in firsts if not first.endswith(b"ok")]
+    assert not split, f"{len(split)} of {len(firsts)} responses arrived as head, then body"
