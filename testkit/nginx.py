@@ -2,11 +2,13 @@
 config, logs and pid file in a scratch directory, run in the foreground (`daemon off`) as a
 child of the caller, stopped by `stop()`.
 
-The config is what README "Several replicas" recommends: round robin over the replicas,
-passive health (`max_fails`), short connect timeouts, and `proxy_next_upstream` retrying a
-request on the next replica when one is unreachable or answers 502/503 - POSTs too
-(`non_idempotent`), which is safe for `trackEvent(s)` because `clientEventId` makes a
-repeated event a DUPLICATE, never a second row.
+The config is what README "Workers and replicas" recommends: round robin over the
+replicas, short connect timeouts, and `proxy_next_upstream` retrying a request on the next
+replica when one is unreachable or answers 502/503 - POSTs too (`non_idempotent`), which is
+safe for `trackEvent(s)` because `clientEventId` makes a repeated event a DUPLICATE, never a
+second row. `max_fails=0`: no replica is ever marked failed, so each request tries them in
+turn (a restarting replica refuses at once); with `max_fails=1 fail_timeout=1s` nginx now
+and then answered 502 "no live upstreams" during a rolling restart while one replica was up.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ http {{
     upstream signals {{
 {servers}
         keepalive 32;
+        keepalive_timeout 4s;  # below SIGNALS_KEEP_ALIVE_TIMEOUT (5 s): nginx, not the replica, closes idle ones
     }}
     server {{
         listen 127.0.0.1:{port};
@@ -72,7 +75,7 @@ class Nginx:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         prefix.mkdir(parents=True, exist_ok=True)
-        servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=1s;" for p in upstream_ports)
+        servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in upstream_ports)
         self.config = prefix / "nginx.conf"
         self.config.write_text(CONFIG.format(prefix=prefix, port=port, servers=servers))
         self.proc = subprocess.Popen(
