@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import asyncpg
+from uuid_utils import uuid7
 
 from app.config import Settings
 from app.logs import OutageLog, get_logger
@@ -49,9 +50,15 @@ FLUSHERS = 1  # measured: one drain task makes larger batches and more req/s tha
 
 
 _COLUMN_VALUES = operator.attrgetter(*COLUMNS)
-_NAMES = ", ".join(COLUMNS)
-_ARRAYS = ", ".join(f"${n}::{'timestamptz' if name == 'created_at' else 'text'}[]" for n, name in enumerate(COLUMNS, 1))
-_VALUES = ", ".join("description::jsonb" if name == "description" else name for name in COLUMNS)
+# The writer names each row's id itself: a UUIDv7 (time first, then random), so new rows go
+# to the right-hand end of the primary key's index instead of a random page of it, which on
+# a table of millions is a page read and a full-page WAL image per row. It tells nothing
+# the row's created_at does not.
+_INSERTED = ("id", *COLUMNS)
+_TYPES = {"id": "uuid", "created_at": "timestamptz"}
+_NAMES = ", ".join(_INSERTED)
+_ARRAYS = ", ".join(f"${n}::{_TYPES.get(name, 'text')}[]" for n, name in enumerate(_INSERTED, 1))
+_VALUES = ", ".join("description::jsonb" if name == "description" else name for name in _INSERTED)
 
 # The second half reads the statement's snapshot: rows inserted by `inserted` are not in it,
 # rows that were there before are. A row committed by another writer after the snapshot is
@@ -273,8 +280,9 @@ class GroupCommitWriter:
         unique: dict[str, EventRow] = {}
         for row in rows:
             unique.setdefault(row.dedup_key, row)
+        ids = [str(uuid7()) for _ in unique]
         arrays = zip(*map(_COLUMN_VALUES, unique.values()), strict=True)  # one tuple per column
-        stored = {r[1]: Stored(str(r[0]), r[2]) for r in await conn.fetch(INSERT_SQL, *arrays)}
+        stored = {r[1]: Stored(str(r[0]), r[2]) for r in await conn.fetch(INSERT_SQL, ids, *arrays)}
         missing = [key for key in unique if key not in stored]
         if missing:
             for r in await conn.fetch(LOOKUP_SQL, missing):

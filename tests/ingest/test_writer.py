@@ -54,3 +54,29 @@ async def test_writes_after_stop_are_refused_not_lost(migrated_db: str, tmp_path
     assert isinstance(outcome, Stored)
     [late] = await writer.write([row(f"w-{uuid.uuid4()}")])
     assert isinstance(late, WriteUnavailable) and "shutting down" in str(late)
+
+
+async def test_event_ids_are_time_ordered_uuids(migrated_db: str, tmp_path) -> None:
+    """Ids are UUIDv7: the version nibble is 7 and the first 48 bits are the Unix time in
+    milliseconds (RFC 9562), so new rows land at the end of the primary key's index."""
+    writer = GroupCommitWriter(asyncpg_dsn(migrated_db), make_settings(migrated_db, tmp_path))
+    writer.start()
+    try:
+        first = await writer.write([row(f"w-{uuid.uuid4()}") for _ in range(5)])
+        await asyncio.sleep(0.01)
+        second = await writer.write([row(f"w-{uuid.uuid4()}") for _ in range(5)])
+    finally:
+        await writer.stop()
+    ids = [uuid.UUID(o.event_id) for o in first + second if isinstance(o, Stored)]
+    assert len(ids) == 10
+    conn = await asyncpg.connect(asyncpg_dsn(migrated_db))
+    try:
+        rows = await conn.fetch("SELECT id, created_at FROM events WHERE id = ANY($1::uuid[])", ids)
+    finally:
+        await conn.close()
+    assert len(rows) == 10
+    for stored in rows:
+        assert stored["id"].version == 7
+        millis = stored["id"].int >> 80
+        assert abs(millis / 1000 - stored["created_at"].timestamp()) < 5
+    assert max(ids[:5], key=lambda i: i.int).int < min(ids[5:], key=lambda i: i.int).int
