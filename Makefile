@@ -56,7 +56,7 @@ check: $(DEV_STAMP)
 test: $(DEV_STAMP) node react browser nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench-ingest: $(DEV_STAMP)   # needs `wrk` (apt-get install wrk); about 1.5 minutes
+bench-ingest: $(DEV_STAMP)   # needs `wrk` (apt-get install wrk); about 4 minutes, plus about 10 to fill its 10-million-row table (BENCH_ARGS="--data-dir DIR" keeps it)
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
 
 bench-retention: $(DEV_STAMP)
