@@ -98,7 +98,7 @@ _CONDITIONS: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
-def _chain(error: BaseException | None) -> Iterator[BaseException]:
+def error_chain(error: BaseException | None) -> Iterator[BaseException]:
     """`error` and what it wraps (SQLAlchemy's `orig`, then cause or context)."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
@@ -110,7 +110,7 @@ def _chain(error: BaseException | None) -> Iterator[BaseException]:
 def unavailable_cause(error: BaseException | None) -> str | None:
     """What keeps the database from answering (`UNAVAILABLE`, `DISK_FULL`, `READ_ONLY`)
     when `error` (or what it wraps) is a condition that retrying later can get past; else None."""
-    for one in _chain(error):
+    for one in error_chain(error):
         for kind, cause in _CONDITIONS:
             if isinstance(one, kind):
                 return cause
@@ -125,7 +125,7 @@ def unavailable_reason(error: BaseException | None) -> str | None:
     """A message for the caller when `error` (or what it wraps) means the database could
     not answer - down, unreachable, too slow, out of space, read-only - so retrying later
     can succeed; else None."""
-    if any(isinstance(one, asyncpg.QueryCanceledError) for one in _chain(error)):
+    if any(isinstance(one, asyncpg.QueryCanceledError) for one in error_chain(error)):
         return STATEMENT_TIMEOUT_MESSAGE
     cause = unavailable_cause(error)
     return None if cause is None else cause + RETRY_LATER

@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.logs import OutageLog, get_logger
 from app.metrics import READ_FALLBACKS, READ_REPLICA_LAG, READ_REPLICA_SERVING
-from app.storage.database import UNAVAILABLE_MESSAGE, is_ready, unavailable_reason
+from app.storage.database import UNAVAILABLE_MESSAGE, error_chain, is_ready, unavailable_reason
 
 log = get_logger("signals.db.replica")
 
@@ -106,13 +106,7 @@ def judge(
 
 def recovery_conflict(error: BaseException | None) -> bool:
     """Whether `error` (or what it wraps) is a hot standby's cancellation of a query for replay."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, RECOVERY_CONFLICTS):
-            return True
-        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
-    return False
+    return any(isinstance(one, RECOVERY_CONFLICTS) for one in error_chain(error))
 
 
 @dataclass(frozen=True)
