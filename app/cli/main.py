@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import gc
 import os
 import subprocess
 import sys
@@ -31,7 +30,7 @@ log = get_logger("signals.server")
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from app.cli.serve import create_app
+    from app.cli.serve import create_app, freeze_startup_heap
     from app.http.uvicorn_compat import guarded_http_protocol
 
     host = args.host or settings.host
@@ -61,10 +60,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if workers > 1:
         return _serve_workers(settings, workers, options)
     app = create_app(settings, run_migrations=True)
-    # Move the start-up heap (schema, parsers, modules: ~100k objects) out of the cyclic
-    # collector's way: a full collection over it pauses every request for ~60 ms.
-    gc.collect()
-    gc.freeze()
+    freeze_startup_heap()
     uvicorn.run(app, http=guarded_http_protocol(settings), **options)
     return 0
 
